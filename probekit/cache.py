@@ -1,0 +1,329 @@
+"""An on-disk, content-addressed cache of encoder features.
+
+Expensive encoders (a transformer over a treebank) give the same features for the same
+inputs, so :func:`cached_encode` stores them once and serves them again. The cache knows
+nothing about any encoder: an encoder that wants caching has a method
+``cache_key_parts(corpus) -> dict | None`` returning everything its output depends on
+(its class and parameters, the identity of its weights and tokenizer, the corpus
+fingerprint, ...); ``None`` means "not worth caching". The key is the sha256 of a canonical
+JSON of those parts, so any change in any part is a different entry (a miss), never a
+stale hit.
+
+Layout (``PROBEKIT_CACHE``, default ``~/.cache/probekit``)::
+
+    <cache>/features/<key>/X.npy            float32 (n_words, dim)
+                          offsets.npy      int64 sentence offsets
+                          meta.json        blocks, meta, shapes and file sizes
+                          description.json what the entry is (for `probekit cache ls`)
+
+An entry is written into a temporary directory ``<cache>/features/.tmp-*`` and moved into
+place with one ``os.replace``, so a reader sees a whole entry or none: an interrupted run
+leaves at most a temporary directory, which readers ignore and ``clear`` removes. An entry
+that fails to load (truncated or edited files) is treated as a miss and removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probekit.errors import ProbekitError
+from probekit.features import Features
+
+#: Version of the on-disk entry layout; part of every key, so a layout change is a miss.
+CACHE_FORMAT = 1
+_TMP_PREFIX = ".tmp-"
+_ENTRY_FILES = ("X.npy", "offsets.npy", "meta.json", "description.json")
+
+
+def default_cache_root() -> Path:
+    """``$PROBEKIT_CACHE``, else ``~/.cache/probekit``."""
+    env = os.environ.get("PROBEKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
+
+
+def human_size(n_bytes: int | float) -> str:
+    """``1536`` -> ``'1.5 KiB'`` (binary units)."""
+    n = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _canonical_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cache key parts must be JSON data, got {type(value).__name__}: {value!r}")
+
+
+def canonical_json(parts: Any) -> str:
+    """The one JSON text of ``parts`` (sorted keys, no whitespace, tuples as lists)."""
+    try:
+        return json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=True, default=_canonical_default)
+    except TypeError as exc:
+        raise ProbekitError(f"cannot build a feature cache key: {exc}") from None
+
+
+def _is_key(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+class FeatureCache:
+    """Features on disk under ``<root>/features/<key>/``; ``root`` defaults to ``default_cache_root()``."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_cache_root()
+        self.features_dir = self.root / "features"
+        self.hits = 0    # counted by cached_encode, reported in result records
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"FeatureCache({str(self.root)!r})"
+
+    # -- keys -----------------------------------------------------------------------------
+    def key(self, parts: dict) -> str:
+        """sha256 (hex) of the canonical JSON of ``parts`` (plus the cache format version)."""
+        text = canonical_json({"cache_format": CACHE_FORMAT, "parts": parts})
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def path(self, key: str) -> Path:
+        if not _is_key(key):
+            raise ProbekitError(f"{key!r} is not a feature cache key (64 lowercase hex digits).")
+        return self.features_dir / key
+
+    # -- read -----------------------------------------------------------------------------
+    def get(self, key: str) -> Features | None:
+        """The cached features of ``key``, or None (a corrupt entry is removed and is a miss)."""
+        folder = self.path(key)
+        if not folder.is_dir():
+            return None
+        try:
+            return self._load(folder)
+        except Exception as exc:  # truncated / edited / half-deleted entry: a miss
+            warnings.warn(f"feature cache entry {folder} is unreadable ({type(exc).__name__}: {exc}); "
+                          f"removing it and recomputing.", RuntimeWarning, stacklevel=2)
+            self._remove(folder)
+            return None
+
+    @staticmethod
+    def _load(folder: Path) -> Features:
+        info = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        for name, size in info["file_sizes"].items():
+            actual = (folder / name).stat().st_size
+            if actual != size:
+                raise ValueError(f"{name} has {actual} bytes, expected {size}")
+        X = np.load(folder / "X.npy", allow_pickle=False)
+        offsets = np.load(folder / "offsets.npy", allow_pickle=False)
+        if X.dtype != np.float32 or list(X.shape) != info["shape"]:
+            raise ValueError(f"X is {X.dtype} {X.shape}, expected float32 {tuple(info['shape'])}")
+        if offsets.ndim != 1 or len(offsets) != info["n_offsets"]:
+            raise ValueError("offsets have the wrong length")
+        blocks = {name: (int(a), int(b)) for name, (a, b) in info["blocks"].items()}
+        return Features(X=X, offsets=offsets, blocks=blocks, meta=info["meta"])
+
+    # -- write ----------------------------------------------------------------------------
+    def put(self, key: str, features: Features, description: dict) -> None:
+        """Store ``features`` under ``key`` atomically (a temp dir renamed into place).
+
+        If another process stored the same key first, its entry is kept (same key, same
+        content). On any error nothing is left behind and the error propagates.
+        """
+        final = self.path(key)
+        self.features_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key[:16]}-", dir=self.features_dir))
+        try:
+            X = np.ascontiguousarray(features.X, dtype=np.float32)
+            offsets = np.asarray(features.offsets, dtype=np.int64)
+            np.save(tmp / "X.npy", X, allow_pickle=False)
+            np.save(tmp / "offsets.npy", offsets, allow_pickle=False)
+            created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            desc = {"key": key, "created": created, **description}
+            (tmp / "description.json").write_text(canonical_json(desc) + "\n", encoding="utf-8")
+            sizes = {name: (tmp / name).stat().st_size for name in ("X.npy", "offsets.npy", "description.json")}
+            info = {
+                "cache_format": CACHE_FORMAT,
+                "shape": list(X.shape),
+                "n_offsets": int(len(offsets)),
+                "blocks": {name: [int(a), int(b)] for name, (a, b) in features.blocks.items()},
+                "meta": json.loads(canonical_json(features.meta)),
+                "file_sizes": sizes,
+            }
+            (tmp / "meta.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+            for name in _ENTRY_FILES:
+                _fsync_file(tmp / name)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                if final.is_dir():  # a concurrent writer won the race with the same content
+                    self._remove(tmp)
+                    return
+                raise
+        except BaseException:
+            self._remove(tmp)
+            raise
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def entries(self) -> list[dict]:
+        """Complete entries, newest first: ``key``, ``description``, ``size`` (bytes), ``created``."""
+        if not self.features_dir.is_dir():
+            return []
+        found = []
+        for folder in self.features_dir.iterdir():
+            if not (folder.is_dir() and _is_key(folder.name)):
+                continue  # temp dirs and strays
+            try:
+                description = json.loads((folder / "description.json").read_text(encoding="utf-8"))
+                size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            except (OSError, ValueError):
+                continue  # being removed, or corrupt: `get` deals with it
+            found.append({
+                "key": folder.name,
+                "description": description,
+                "size": size,
+                "created": description.get("created", ""),
+            })
+        found.sort(key=lambda e: e["created"], reverse=True)
+        return found
+
+    def clear(self) -> int:
+        """Remove every entry (and leftover temp dirs); return the number of entries removed."""
+        if not self.features_dir.is_dir():
+            return 0
+        removed = 0
+        for folder in self.features_dir.iterdir():
+            if _is_key(folder.name):
+                if self._remove(folder):
+                    removed += 1
+            elif folder.name.startswith(_TMP_PREFIX):
+                self._remove(folder)
+        return removed
+
+    @staticmethod
+    def _remove(folder: Path) -> bool:
+        try:
+            shutil.rmtree(folder)
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
+            return not folder.exists()
+
+
+def cached_encode(encoder: Any, corpus: Any, cache: FeatureCache | None) -> Features:
+    """``encoder.encode(corpus)``, served from ``cache`` when an identical run stored it.
+
+    Uses ``encoder.cache_key_parts(corpus)`` (None, or no such method: no caching). A cache
+    that cannot be written (disk full, read-only) gives a warning, never a failed run.
+    """
+    if cache is None:
+        return encoder.encode(corpus)
+    key_parts = getattr(encoder, "cache_key_parts", None)
+    parts = key_parts(corpus) if callable(key_parts) else None
+    if parts is None:
+        return encoder.encode(corpus)
+    key = cache.key(parts)
+    hit = cache.get(key)
+    if hit is not None:
+        cache.hits += 1
+        return hit
+    cache.misses += 1
+    features = encoder.encode(corpus)
+    description = {
+        "encoder": getattr(encoder, "name", None) or type(encoder).__name__,
+        "corpus": getattr(corpus, "name", None),
+        "sentences": len(corpus),
+        "words": int(features.X.shape[0]),
+        "dim": int(features.X.shape[1]),
+        "blocks": list(features.blocks),
+        "parts": parts,
+    }
+    try:
+        cache.put(key, features, description)
+    except (OSError, TypeError, ValueError, ProbekitError) as exc:
+        warnings.warn(f"could not store features in the cache {cache.root}: {exc}", RuntimeWarning, stacklevel=2)
+    return features
+
+
+# -- plain-data helpers for the CLI (`probekit cache ls` / `probekit cache clear`) -------------
+
+
+def _summary(description: dict) -> str:
+    parts = description.get("parts") or {}
+    bits = [str(description.get("encoder", "?"))]
+    model = parts.get("model") if isinstance(parts, dict) else None
+    if isinstance(model, dict) and model.get("name"):
+        bits.append(str(model["name"]))
+    for name in ("layer", "pooling"):
+        if isinstance(parts, dict) and name in parts and parts[name] is not None:
+            bits.append(f"{name}={parts[name]}")
+    if description.get("corpus"):
+        bits.append(f"corpus={description['corpus']}")
+    if description.get("words") is not None:
+        bits.append(f"{description['words']} words x {description.get('dim')}")
+    return " ".join(bits)
+
+
+def cache_info(root: str | Path | None = None) -> dict:
+    """Everything ``probekit cache ls`` shows, as plain data.
+
+    ``{"root", "features_dir", "n_entries", "total_bytes", "total_size", "entries": [...]}``
+    where each entry is ``{"key", "short_key", "size_bytes", "size", "created", "summary",
+    "description"}`` (``size`` human readable, e.g. ``"12.3 MiB"``), newest first.
+    """
+    cache = FeatureCache(root)
+    entries = []
+    for entry in cache.entries():
+        entries.append({
+            "key": entry["key"],
+            "short_key": entry["key"][:12],
+            "size_bytes": entry["size"],
+            "size": human_size(entry["size"]),
+            "created": entry["created"],
+            "summary": _summary(entry["description"]),
+            "description": entry["description"],
+        })
+    total = sum(e["size_bytes"] for e in entries)
+    return {
+        "root": str(cache.root),
+        "features_dir": str(cache.features_dir),
+        "n_entries": len(entries),
+        "total_bytes": total,
+        "total_size": human_size(total),
+        "entries": entries,
+    }
+
+
+def clear_cache(root: str | Path | None = None) -> dict:
+    """``probekit cache clear``: remove all feature entries; ``{"root", "removed", "freed_bytes", "freed"}``."""
+    cache = FeatureCache(root)
+    freed = sum(e["size"] for e in cache.entries())
+    removed = cache.clear()
+    return {"root": str(cache.root), "removed": removed, "freed_bytes": freed, "freed": human_size(freed)}
+
+
+__all__ = ["FeatureCache", "cached_encode", "cache_info", "clear_cache", "default_cache_root", "human_size",
+           "canonical_json", "CACHE_FORMAT"]

@@ -1,0 +1,318 @@
+"""The ``probekit`` command line: parses options and calls the Python API, nothing more.
+
+Every user error is a :class:`~probekit.errors.ProbekitError`; the command group turns it
+into a one-line message on stderr and exit status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+
+from probekit.errors import ProbekitError
+
+
+class _UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+class _Group(click.Group):
+    """A command group that reports ProbekitError as a clean message with exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ProbekitError as exc:
+            raise _UserError(str(exc)) from None
+
+
+def _parse_value(text: str):
+    """A TOML literal (``3``, ``0.5``, ``true``, ``[1, 2]``) or else the plain string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _options(pairs: tuple[str, ...], flag: str) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ProbekitError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} dim=128.")
+        options[key.strip()] = _parse_value(value.strip())
+    return options
+
+
+def _int_list(text: str, what: str, allow_all: bool = False) -> list[int | None]:
+    values: list[int | None] = []
+    for item in (t.strip() for t in text.split(",")):
+        if allow_all and item == "all":
+            values.append(None)
+        elif item.lstrip("-").isdigit():
+            values.append(int(item))
+        else:
+            raise ProbekitError(f"{what}: {item!r} is not an integer{' or all' if allow_all else ''} "
+                                f"(expected a comma-separated list such as 0,1,2).")
+    if not values:
+        raise ProbekitError(f"{what} is empty.")
+    return values
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="probekit")
+def main() -> None:
+    """probekit: measure what sequence representations remember.
+
+    Encoders turn sentences into per-word vectors, tasks say what to recover from them,
+    probes measure how much is recoverable. Start with `probekit list`, then
+    `probekit run --encoder ema --task roles`.
+    """
+    import probekit  # noqa: F401  (registers the built-in components)
+
+
+@main.command("list")
+@click.argument("kind", required=False, type=click.Choice(["encoders", "tasks", "probes", "parsers"]))
+def list_command(kind: str | None) -> None:
+    """List registered encoders, tasks, probes and parsers with a one-line description."""
+    from probekit import registry
+    from probekit.parsing import parsers
+
+    kinds = {"encoders": registry.encoders, "tasks": registry.tasks, "probes": registry.probes,
+             "parsers": parsers}
+    for name, reg in kinds.items():
+        if kind and kind != name:
+            continue
+        click.echo(f"{name}:")
+        entries = reg.entries()
+        width = max((len(e.name) for e in entries), default=0)
+        for entry in entries:
+            click.echo(f"  {entry.name.ljust(width)}  {entry.description}")
+
+
+@main.command()
+@click.option("--encoder", "-e", required=True, help="Encoder name (see `probekit list encoders`).")
+@click.option("--task", "-t", required=True, help="Task name, or a path to a task .toml file.")
+@click.option("--probe", "-p", default=None, help="Probe name; default: the task's default probe.")
+@click.option("--seed", type=int, default=None, help="Random seed for encoder and probe [default: 0].")
+@click.option("--seeds", default=None, help="Several seeds, comma-separated (e.g. 0,1,2): one record each.")
+@click.option("--train-size", default=None,
+              help="Train on the first N training sentences (or 'all'). Comma-separate several sizes.")
+@click.option("--learning-curve", is_flag=True,
+              help="Run at training sizes 25,100,400,1600 and all sentences (one record each).")
+@click.option("-O", "--task-option", "task_options", multiple=True, metavar="KEY=VALUE",
+              help="Override a task option, e.g. -O n_train=2000 -O scheme=thematic.")
+@click.option("-E", "--encoder-option", "encoder_options", multiple=True, metavar="KEY=VALUE",
+              help="Encoder option, e.g. -E dim=128 -E embedding=hebbian -E rates=[0.5,0.1].")
+@click.option("-P", "--probe-option", "probe_options", multiple=True, metavar="KEY=VALUE",
+              help="Probe option, e.g. -P C=0.5.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/runs"),
+              show_default=True, help="Folder for the JSON result records.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap replicates for the 95% confidence intervals (resampling sentences).")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
+              show_default=True, help="Format of the printed table.")
+@click.option("--no-cache", is_flag=True,
+              help="Recompute features even where the feature cache has them (PROBEKIT_CACHE).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the result tables.")
+def run(encoder, task, probe, seed, seeds, train_size, learning_curve, task_options, encoder_options,
+        probe_options, out, n_boot, fmt, no_cache, quiet) -> None:
+    """Run ENCODER on TASK with PROBE; print metrics and write one record per run.
+
+    Metrics: accuracy, macro-F1 over roles, per-role accuracy, and the structure-dependent
+    subset (accuracy and macro-average over roles), each with a 95% bootstrap CI over
+    sentences, next to the majority-class baseline. An encoder that returns several layers
+    (e.g. -E all_layers=true for gpt2/hf) gives one record per layer. Expensive features
+    (transformers) are cached on disk and reused by identical runs.
+    """
+    from probekit.cache import FeatureCache
+    from probekit.experiment import DEFAULT_LEARNING_CURVE, RunConfig, run_all, save_record
+    from probekit.report import render, run_table
+
+    if seed is not None and seeds is not None:
+        raise ProbekitError("give either --seed or --seeds, not both.")
+    seed_list = _int_list(seeds, "--seeds") if seeds is not None else [0 if seed is None else seed]
+    if learning_curve and train_size is not None:
+        raise ProbekitError("give either --learning-curve or --train-size, not both.")
+    sizes = list(DEFAULT_LEARNING_CURVE) if learning_curve else (
+        _int_list(train_size, "--train-size", allow_all=True) if train_size is not None else [None])
+    configs = [
+        RunConfig(encoder=encoder, task=task, probe=probe, seed=s, train_size=size,
+                  encoder_options=_options(encoder_options, "-E"), task_options=_options(task_options, "-O"),
+                  probe_options=_options(probe_options, "-P"), n_boot=n_boot)
+        for s in seed_list for size in sizes
+    ]
+    say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
+    for config in configs:
+        size = "all" if config.train_size is None else config.train_size
+        say(f"run {config.encoder} / {config.task} / {config.probe or 'default probe'} "
+            f"(seed {config.seed}, train size {size})")
+        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache()):
+            path = save_record(record, out)
+            c = record["config"]
+            layer = "" if c.get("layer") is None else f" layer {c['layer']} |"
+            click.echo(f"\n{c['task']} | {c['encoder']} |{layer} {c['probe']} | seed {c['seed']} | train "
+                       f"{record['data']['train_sentences']} sentences | test {record['data']['test_sentences']}")
+            click.echo(render(run_table(record), fmt))
+            say(f"record written to {path} ({record['timings_s']['total']:.1f} s)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
+              show_default=True)
+@click.option("--task", "task_filter", multiple=True, help="Only these tasks (repeatable).")
+@click.option("--all-rows", is_flag=True, help="One row per record instead of means over seeds.")
+def compare(paths, fmt, task_filter, all_rows) -> None:
+    """Tabulate result records (default: results/runs) and the zero-label ÷ supervised ratio.
+
+    The ratio table divides the accuracy of the best zero-label run (encoder ema, probe
+    hebbian, Hungarian one-to-one readout; many-to-one beside it) by the supervised BiGRU's,
+    per task and training size, overall and on the structure-dependent subset.
+    """
+    from probekit.experiment import load_results
+    from probekit.report import layer_table, ratio_table, render, results_frame, summary_table
+
+    frame = results_frame(load_results(list(paths) or None))
+    if task_filter:
+        frame = frame[frame.task.isin(task_filter)]
+    table = frame if all_rows else summary_table(frame)
+    click.echo(render(table, fmt))
+    layers = layer_table(frame)
+    if not layers.empty:
+        click.echo("\nAccuracy by layer (mean over seeds):")
+        click.echo(render(layers, fmt))
+    ratios = ratio_table(frame)
+    click.echo("\nZero-label EMA (hebbian probe) ÷ supervised BiGRU:")
+    click.echo(render(ratios, fmt) if not ratios.empty else
+               "(needs records of ema + hebbian and of bigru on the same task and training size)")
+
+
+@main.group(cls=_Group)
+def cache() -> None:
+    """Inspect or empty the feature cache ($PROBEKIT_CACHE, default ~/.cache/probekit)."""
+
+
+@cache.command("ls")
+def cache_ls() -> None:
+    """List cached feature sets with their size."""
+    from probekit.cache import cache_info
+
+    info = cache_info()
+    click.echo(f"{info['features_dir']}: {info['n_entries']} entries, {info['total_size']}")
+    for entry in info["entries"]:
+        click.echo(f"  {entry['short_key']}  {entry['size']:>10}  {entry['created']}  {entry['summary']}")
+
+
+@cache.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def cache_clear(yes) -> None:
+    """Delete every cached feature set."""
+    from probekit.cache import cache_info, clear_cache
+
+    info = cache_info()
+    if not yes and info["n_entries"] and not click.confirm(
+            f"Delete {info['n_entries']} entries ({info['total_size']}) from {info['features_dir']}?"):
+        raise click.Abort()
+    result = clear_cache()
+    click.echo(f"removed {result['removed']} entries, freed {result['freed']}")
+
+
+@main.group(cls=_Group)
+def data() -> None:
+    """Make and inspect corpora: generate from a grammar, parse raw text, count roles, compare trees."""
+
+
+@data.command()
+@click.option("--grammar", "-g", required=True, help="Built-in grammar name (A, B, ...) or a .pcfg path.")
+@click.option("-n", "n", type=click.IntRange(min=1), required=True, help="Number of sentences.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same corpus.")
+@click.option("--min-rc-depth", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Minimum relative-clause nesting depth of every sentence.")
+@click.option("--max-rc-depth", type=click.IntRange(min=0), default=None,
+              help="Maximum relative-clause nesting depth (default: unlimited).")
+@click.option("--max-length", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Longest sentence in words.")
+@click.option("-o", "--output", required=True, help="CoNLL-U file to write ('-' for standard output).")
+def generate(grammar, n, seed, min_rc_depth, max_rc_depth, max_length, output) -> None:
+    """Generate N sentences with dependency trees from a grammar, as CoNLL-U."""
+    from probekit.corpus import format_conllu, write_conllu
+    from probekit.grammar import generate_corpus
+
+    corpus = generate_corpus(grammar, n, seed=seed, min_rc_depth=min_rc_depth, max_rc_depth=max_rc_depth,
+                             max_length=max_length)
+    if output == "-":
+        click.echo(format_conllu(corpus), nl=False)
+    else:
+        write_conllu(corpus, output)
+        click.echo(f"wrote {len(corpus)} sentences ({corpus.n_tokens} words) to {output}", err=True)
+
+
+@data.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--parser", "parser_name", required=True, help="spacy or stanza (see `probekit list parsers`).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CoNLL-U file to write.")
+@click.option("--split", type=click.Choice(["paragraph", "line"]), default="paragraph", show_default=True,
+              help="Parse each paragraph (blank-line separated) or each line as one document.")
+@click.option("-O", "--parser-option", "parser_options", multiple=True, metavar="KEY=VALUE",
+              help="Parser option, e.g. -O model=en_core_web_sm (spaCy package) or "
+                   "-O depparse_model_path=PATH -O pretagged=true (stanza).")
+def parse(input_path, parser_name, output, split, parser_options) -> None:
+    """Tokenise, tag and parse raw text (INPUT) into CoNLL-U with UD relations.
+
+    spaCy's English models emit ClearNLP labels; they are converted to UD relations and UD
+    trees (docs/parsing.md). With stanza and -O pretagged=true, INPUT is CoNLL-U whose words
+    and tags are kept and only the trees are predicted.
+    """
+    from probekit.parsing import parse_file
+
+    corpus = parse_file(parser_name, input_path, output, split=split, **_options(parser_options, "-O"))
+    click.echo(f"wrote {len(corpus)} sentences ({corpus.n_tokens} words) to {output}", err=True)
+
+
+@data.command()
+@click.argument("gold_path", metavar="GOLD", type=click.Path(path_type=Path))
+@click.argument("parsed_path", metavar="PARSED", type=click.Path(path_type=Path))
+@click.option("--scheme", type=click.Choice(["syntactic", "thematic"]), default="syntactic", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
+def agree(gold_path, parsed_path, scheme, fmt) -> None:
+    """Role accuracy, per-role F1 and UAS/LAS of PARSED trees against GOLD trees.
+
+    Words are aligned by their characters, so a different tokenisation still aligns the
+    words both files share; the report says how many gold words were aligned.
+    """
+    from probekit.agreement import agree as agreement, format_agreement
+    from probekit.corpus import read_conllu
+
+    click.echo(format_agreement(agreement(read_conllu(gold_path), read_conllu(parsed_path), scheme), fmt))
+
+
+@data.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--scheme", type=click.Choice(["syntactic", "thematic"]), default="syntactic", show_default=True)
+def stats(path, scheme) -> None:
+    """Print sentence, word and per-role counts of a CoNLL-U file."""
+    import numpy as np
+
+    from probekit.corpus import read_conllu
+    from probekit.roles import corpus_roles
+
+    corpus = read_conllu(path)
+    roles = corpus_roles(corpus, scheme)
+    counts = np.bincount(roles.labels, minlength=len(roles.names))
+    flagged = np.bincount(roles.labels[roles.structure_dependent], minlength=len(roles.names))
+    click.echo(f"sentences\t{len(corpus)}\nwords\t{corpus.n_tokens}")
+    click.echo("role\twords\tstructure_dependent")
+    for name, count, struct in zip(roles.names, counts, flagged):
+        click.echo(f"{name}\t{count}\t{struct}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,4 @@
+"""Built-in encoders; importing this package registers them."""
+
+from probekit.encoders import baselines, bigru, ema  # noqa: F401  (registration side effects)
+from probekit.encoders import hf  # noqa: F401,E402  (hf / gpt2: torch and transformers load lazily)

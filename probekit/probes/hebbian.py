@@ -1,0 +1,226 @@
+"""Zero-label readout: two-level competitive (winner-take-all Hebbian) clustering.
+
+The probe never sees labels. ``fit(X)`` learns clusters of the token features;
+``predict_clusters(X)`` returns cluster ids. Scoring against gold roles goes through a separate
+:class:`probekit.probes.readout.ClusterReadout`, fitted on the training rows only.
+
+Competitive learning is scikit-learn's ``MiniBatchKMeans``: for each minibatch every row picks
+the nearest prototype (the winner takes all), and each winning prototype moves toward its rows
+with a per-prototype rate 1/(rows it has won so far), i.e. the Hebbian "move the winner toward
+the input" rule with a decaying learning rate (Sculley 2010). It is compiled, multithreaded and
+seeded; a numpy re-implementation would be the same rule, slower. One deviation from plain
+competitive learning: prototypes that win almost nothing are re-seeded at random rows
+(``reassignment_ratio``), which avoids dead units; it is seeded like everything else.
+
+Level 1 clusters the standardised features into ``n_classes_level1`` clusters; on token features
+these are mostly word classes (all nouns together). Level 2, inside each level-1 cluster, subtracts
+that cluster's mean, optionally PCA-whitens the residuals *of that cluster* (``whiten``), and
+clusters them into ``n_subclusters``: with the class mean gone and the high-variance identity
+directions scaled down to unit variance, the residual structure is left to context, which is what
+distinguishes roles within a word class (a noun in subject position vs. one in object position).
+The final cluster id is ``level1 * n_subclusters + level2``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.preprocessing import StandardScaler
+
+from probekit.errors import ProbekitError
+from probekit.probes.base import Probe, single_threaded
+from probekit.registry import register_probe
+
+#: Principal directions whose variance is below this fraction of the largest are dropped
+#: before whitening (they are degenerate: duplicated or constant feature combinations).
+WHITEN_RTOL = 1e-3
+
+#: A level-1 cluster with fewer training rows than this many per sub-cluster is not split.
+MIN_ROWS_PER_SUBCLUSTER = 5
+
+
+class Whitener:
+    """PCA whitening fitted on one matrix: ``(Z - mean) @ components.T / scale``."""
+
+    def __init__(self, Z: np.ndarray):
+        Z64 = np.asarray(Z, dtype=np.float64)
+        self.mean = Z64.mean(axis=0)
+        centred = Z64 - self.mean
+        cov = centred.T @ centred / max(Z64.shape[0] - 1, 1)
+        eigval, eigvec = np.linalg.eigh(cov)
+        eigval, eigvec = eigval[::-1], eigvec[:, ::-1]
+        keep = eigval > WHITEN_RTOL * max(float(eigval[0]), 1e-300)
+        if not keep.any():  # all rows identical: nothing to whiten
+            keep[0] = True
+            eigval = np.ones_like(eigval)
+        # Fix each eigenvector's sign (eigh's is arbitrary) so that fits are reproducible.
+        eigvec = eigvec[:, keep]
+        signs = np.sign(eigvec[np.argmax(np.abs(eigvec), axis=0), np.arange(eigvec.shape[1])])
+        eigvec = eigvec * signs
+        self.projection = (eigvec / np.sqrt(eigval[keep])).astype(np.float32)
+        self.mean = self.mean.astype(np.float32)
+
+    def transform(self, Z: np.ndarray) -> np.ndarray:
+        return (Z - self.mean) @ self.projection
+
+    @property
+    def n_components(self) -> int:
+        return int(self.projection.shape[1])
+
+
+def _sub_seed(seed: int, *path: int) -> int:
+    """An independent, reproducible random_state for one clustering step."""
+    return int(np.random.SeedSequence([int(seed), *path]).generate_state(1)[0])
+
+
+@register_probe("hebbian")
+class HebbianProbe(Probe):
+    """Zero-label readout: two-level winner-take-all (online k-means) clustering; no labels in fit.
+
+    Options: ``n_classes_level1`` level-1 clusters (mostly word classes); ``n_subclusters``
+    clusters of each level-1 cluster's mean-subtracted residuals (roles within a word class;
+    1 turns level 2 off); ``whiten`` PCA-whitens each level-1 cluster's residuals before level 2;
+    ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
+    it let noise directions compete with word-class structure in our synthetic checks, see
+    docs/probes.md); ``batch_size``, ``max_epochs`` and ``n_init`` control the online k-means
+    (passes over the data, restarts from k-means++ seeds keeping the lowest inertia); ``seed``
+    fixes every random choice.
+
+    There is no ``predict_proba``: without labels the probe has no class probabilities, so
+    cross-entropy metrics are not defined for it. ``predict`` returns cluster ids (as
+    scikit-learn clusterers do), the same as ``predict_clusters``.
+    """
+
+    probe_name = "hebbian"
+    unsupervised = True
+
+    def __init__(
+        self,
+        n_classes_level1: int = 8,
+        n_subclusters: int = 3,
+        whiten: bool = True,
+        whiten_level1: bool = False,
+        batch_size: int = 4096,
+        max_epochs: int = 100,
+        n_init: int = 3,
+        seed: int = 0,
+    ):
+        self.n_classes_level1 = n_classes_level1
+        self.n_subclusters = n_subclusters
+        self.whiten = whiten
+        self.whiten_level1 = whiten_level1
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.n_init = n_init
+        self.seed = seed
+        self._check_options()
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        self._require_int("n_classes_level1", 1, 10_000)
+        self._require_int("n_subclusters", 1, 1_000)
+        self._require("whiten", isinstance(self.whiten, (bool, np.bool_)), "true or false")
+        self._require("whiten_level1", isinstance(self.whiten_level1, (bool, np.bool_)), "true or false")
+        self._require_int("batch_size", 1)
+        self._require_int("max_epochs", 1)
+        self._require_int("n_init", 1)
+
+    def _kmeans(self, Z: np.ndarray, k: int, random_state: int) -> MiniBatchKMeans:
+        return MiniBatchKMeans(
+            n_clusters=k,
+            batch_size=int(self.batch_size),
+            max_iter=int(self.max_epochs),
+            n_init=int(self.n_init),
+            random_state=random_state,
+        ).fit(Z)
+
+    def fit(self, X: Any, y: None = None) -> "HebbianProbe":
+        """Cluster the training features ``X``. Takes no labels: passing ``y`` is an error."""
+        if y is not None:
+            raise ValueError("the hebbian probe is unsupervised: fit(X) takes no labels")
+        self._check_options()
+        X = self._check_X(X)
+        with single_threaded():
+            self._fit(X)
+        return self
+
+    def _fit(self, X: np.ndarray) -> None:
+        n = X.shape[0]
+        k1 = int(self.n_classes_level1)
+        k2 = int(self.n_subclusters)
+        if n < k1:
+            raise ProbekitError(
+                f"the hebbian probe needs at least n_classes_level1={k1} training rows, got {n}"
+            )
+        self.n_features_in_ = X.shape[1]
+        self.scaler_ = StandardScaler().fit(X)
+        Z = self.scaler_.transform(X).astype(np.float32, copy=False)
+        self.whitener_level1_ = Whitener(Z) if self.whiten_level1 else None
+        if self.whitener_level1_ is not None:
+            Z = self.whitener_level1_.transform(Z)
+
+        self.level1_ = self._kmeans(Z, k1, _sub_seed(self.seed, 1))
+        level1 = self.level1_.predict(Z)
+
+        # Level 2: per level-1 cluster, mean-subtracted (optionally whitened) residuals.
+        self.level2_: list[dict[str, Any] | None] = []
+        for c in range(k1):
+            rows = Z[level1 == c]
+            if k2 == 1 or rows.shape[0] < k2 * MIN_ROWS_PER_SUBCLUSTER:
+                self.level2_.append(None)
+                continue
+            mean = rows.mean(axis=0)
+            residual = rows - mean
+            whitener = Whitener(residual) if self.whiten else None
+            if whitener is not None:
+                residual = whitener.transform(residual)
+            kmeans = self._kmeans(residual, k2, _sub_seed(self.seed, 2, c))
+            self.level2_.append({"mean": mean, "whitener": whitener, "kmeans": kmeans})
+
+        self.n_clusters_ = k1 * k2
+        self.cluster_sizes_ = np.bincount(self._assign(Z), minlength=self.n_clusters_)
+        self.n_nonempty_clusters_ = int((self.cluster_sizes_ > 0).sum())
+
+    def _assign(self, Z: np.ndarray) -> np.ndarray:
+        level1 = self.level1_.predict(Z).astype(np.int64)
+        k2 = int(self.n_subclusters)
+        clusters = level1 * k2
+        for c, sub in enumerate(self.level2_):
+            if sub is None:
+                continue
+            rows = level1 == c
+            if not rows.any():
+                continue
+            residual = Z[rows] - sub["mean"]
+            if sub["whitener"] is not None:
+                residual = sub["whitener"].transform(residual)
+            clusters[rows] += sub["kmeans"].predict(residual)
+        return clusters
+
+    def predict_clusters(self, X: Any) -> np.ndarray:
+        """Cluster id of each row: ``level1 * n_subclusters + level2`` (int64, < n_clusters_)."""
+        self._check_fitted("level1_")
+        X = self._check_X(X, fitted_dim=self.n_features_in_)
+        Z = self.scaler_.transform(X).astype(np.float32, copy=False)
+        if self.whitener_level1_ is not None:
+            Z = self.whitener_level1_.transform(Z)
+        with single_threaded():
+            return self._assign(Z)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Cluster ids (as scikit-learn clusterers do); map them to labels with ClusterReadout."""
+        return self.predict_clusters(X)
+
+    def fit_predict(self, X: Any, y: None = None) -> np.ndarray:
+        """``fit(X)`` then the training rows' cluster ids."""
+        return self.fit(X, y).predict_clusters(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Not defined: a zero-label readout has no class probabilities."""
+        raise NotImplementedError(
+            "the hebbian probe outputs cluster ids, not class probabilities: cross-entropy "
+            "metrics are not defined for it; score it with ClusterReadout (one-to-one and "
+            "many-to-one accuracy)."
+        )

@@ -1,0 +1,166 @@
+"""Result records -> pandas tables (markdown, CSV, LaTeX).
+
+The headline of the paper is a ratio: zero-label EMA accuracy (the ``hebbian`` probe on
+``ema`` features) divided by the supervised BiGRU's accuracy, per task, overall and on the
+structure-dependent subset. :func:`ratio_table` computes it from whatever records exist.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from probekit.errors import ProbekitError
+
+Format = Literal["markdown", "csv", "latex"]
+_SUBSET = "structure_dependent"
+
+
+def _value(metric: dict | None) -> float:
+    return np.nan if not metric or metric.get("value") is None else float(metric["value"])
+
+
+def _flat_row(record: dict) -> dict:
+    config, metrics = record["config"], record["metrics"]
+    subset = metrics.get("subsets", {}).get(_SUBSET, {})
+    majority = record.get("baselines", {}).get("majority", {})
+    row = {
+        "task": config["task"],
+        "encoder": config["encoder"] + _variant(config),
+        "probe": config["probe"],
+        "readout": metrics.get("readout", ""),
+        "train_size": "all" if config.get("train_size") is None else int(config["train_size"]),
+        "seed": config["seed"],
+        "layer": config.get("layer"),
+        "accuracy": _value(metrics.get("accuracy")),
+        "accuracy_ci_low": metrics["accuracy"]["ci_low"],
+        "accuracy_ci_high": metrics["accuracy"]["ci_high"],
+        "macro_f1": _value(metrics.get("macro_f1")),
+        "struct_accuracy": _value(subset.get("accuracy")),
+        "struct_macro_recall": _value(subset.get("macro_recall")),
+        "struct_n": subset.get("n", 0),
+        "majority_accuracy": _value(majority.get("accuracy")),
+        "many_to_one_accuracy": _value(record.get("readouts", {}).get("many_to_one", {}).get("accuracy")),
+    }
+    for role, entry in metrics.get("per_class", {}).items():
+        row[f"acc_{role}"] = _value(entry)
+    return row
+
+
+def _variant(config: dict) -> str:
+    """Encoder options that change what the encoder is (e.g. ``ema[embedding=hebbian]``)."""
+    options = config.get("encoder_options") or {}
+    if not options:
+        return ""
+    return "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+
+
+def results_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per record, with the main metrics as plain columns."""
+    if not records:
+        raise ProbekitError("no result records to compare: run `probekit run ...` first.")
+    frame = pd.DataFrame([_flat_row(r) for r in records])
+    return frame.sort_values(["task", "train_size", "encoder", "probe", "seed"], key=_sort_key).reset_index(drop=True)
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    if column.name == "train_size":
+        return column.map(lambda v: float("inf") if v == "all" else float(v))
+    return column.astype(str)
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds per (task, train size, encoder, probe), with the seed count."""
+    keys = ["task", "train_size", "encoder", "layer", "probe", "readout"]
+    columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "struct_accuracy",
+               "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy"]
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    table = grouped[columns].mean()
+    table.insert(0, "seeds", grouped.size())
+    return table.reset_index()
+
+
+def ratio_table(frame: pd.DataFrame, zero_label=("ema", "hebbian"), supervised=("bigru", None)) -> pd.DataFrame:
+    """Zero-label EMA ÷ supervised BiGRU accuracy per task (and train size), seed means.
+
+    ``zero_label`` and ``supervised`` are (encoder prefix, probe) pairs; ``None`` as the probe
+    accepts any probe. The encoder prefix matches variants such as ``ema[embedding=hebbian]``;
+    when several variants exist the best zero-label one is reported and named.
+    """
+    means = summary_table(frame)
+
+    def pick(encoder: str, probe: str | None) -> pd.DataFrame:
+        rows = means[(means.encoder == encoder) | means.encoder.str.startswith(encoder + "[")]
+        return rows if probe is None else rows[rows.probe == probe]
+
+    rows = []
+    label_free, supervised_rows = pick(*zero_label), pick(*supervised)
+    for (task, size), group in label_free.groupby(["task", "train_size"], sort=False):
+        reference = supervised_rows[(supervised_rows.task == task) & (supervised_rows.train_size == size)]
+        if reference.empty:
+            continue
+        best = group.loc[group.accuracy.idxmax()]
+        ref = reference.loc[reference.accuracy.idxmax()]
+        rows.append({
+            "task": task, "train_size": size,
+            "zero_label": f"{best.encoder} + {best.probe}", "supervised": f"{ref.encoder} + {ref.probe}",
+            "zero_label_accuracy": best.accuracy, "supervised_accuracy": ref.accuracy,
+            "ratio": best.accuracy / ref.accuracy,
+            "ratio_many_to_one": best.many_to_one_accuracy / ref.accuracy,
+            "zero_label_struct_accuracy": best.struct_accuracy, "supervised_struct_accuracy": ref.struct_accuracy,
+            "struct_ratio": best.struct_accuracy / ref.struct_accuracy,
+            "struct_macro_ratio": best.struct_macro_recall / ref.struct_macro_recall,
+        })
+    return pd.DataFrame(rows)
+
+
+def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows = layers, columns = (task, encoder, probe): accuracy means over seeds.
+
+    Empty when no record comes from a multi-layer encoding.
+    """
+    layered = frame.dropna(subset=["layer"])
+    if layered.empty:
+        return pd.DataFrame()
+    layered = layered.assign(layer=layered.layer.astype(int),
+                             column=layered.task + " | " + layered.encoder + " | " + layered.probe)
+    table = layered.pivot_table(index="layer", columns="column", values="accuracy", aggfunc="mean")
+    table.columns.name = None
+    return table.reset_index()
+
+
+def render(frame: pd.DataFrame, fmt: Format = "markdown", digits: int = 3) -> str:
+    if frame.empty:
+        return "(no rows)"
+    rounded = frame.round(digits)
+    if fmt == "csv":
+        return rounded.to_csv(index=False)
+    if fmt == "latex":
+        return rounded.to_latex(index=False, float_format=f"%.{digits}f", na_rep="--")
+    return rounded.to_markdown(index=False, floatfmt=f".{digits}f")
+
+
+def run_table(record: dict) -> pd.DataFrame:
+    """The table `probekit run` prints: each metric with its 95% CI, and the baseline."""
+    metrics, majority = record["metrics"], record["baselines"]["majority"]
+    rows = []
+
+    def add(name: str, metric: dict | None, baseline: dict | None = None, n: int | None = None) -> None:
+        if not metric:
+            return
+        rows.append({"metric": name, "value": _value(metric), "ci95_low": metric.get("ci_low"),
+                     "ci95_high": metric.get("ci_high"), "majority_baseline": _value(baseline), "n_words": n})
+
+    add("accuracy", metrics["accuracy"], majority["accuracy"], metrics["n"])
+    add("macro-F1 (over roles)", metrics["macro_f1"], majority["macro_f1"], metrics["n"])
+    for name, subset in metrics.get("subsets", {}).items():
+        base = majority["subsets"].get(name, {})
+        add(f"{name}: accuracy", subset["accuracy"], base.get("accuracy"), subset["n"])
+        add(f"{name}: macro-average over roles", subset["macro_recall"], base.get("macro_recall"), subset["n"])
+    for role, entry in metrics["per_class"].items():
+        add(f"role {role}: accuracy", entry, majority["per_class"].get(role), entry["n"])
+    for mode, other in record.get("readouts", {}).items():
+        add(f"accuracy ({mode} readout)", other["accuracy"], None, other["n"])
+    return pd.DataFrame(rows)

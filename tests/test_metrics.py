@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from probekit.metrics import classification_metrics, cross_entropy_bits, majority_baseline
+
+NAMES = ("A", "B", "C")
+
+
+def test_point_estimates_match_direct_computation():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 3, 500))
+    sentences = np.repeat(np.arange(50), 10)
+    m = classification_metrics(y_true, y_pred, sentences, NAMES, n_boot=200)
+    assert m["accuracy"]["value"] == pytest.approx(np.mean(y_true == y_pred))
+    from sklearn.metrics import f1_score, recall_score
+
+    assert m["macro_f1"]["value"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["macro_recall"]["value"] == pytest.approx(recall_score(y_true, y_pred, average="macro"))
+    for k, name in enumerate(NAMES):
+        assert m["per_class"][name]["value"] == pytest.approx(np.mean(y_pred[y_true == k] == k))
+    assert m["accuracy"]["ci_low"] < m["accuracy"]["value"] < m["accuracy"]["ci_high"]
+
+
+def test_ci_is_over_sentences_and_narrows_with_more_data():
+    rng = np.random.default_rng(1)
+
+    def width(n_sentences):
+        y = rng.integers(0, 3, n_sentences * 10)
+        pred = np.where(rng.random(y.size) < 0.6, y, (y + 1) % 3)
+        m = classification_metrics(y, pred, np.repeat(np.arange(n_sentences), 10), NAMES, n_boot=500)
+        return m["accuracy"]["ci_high"] - m["accuracy"]["ci_low"]
+
+    assert width(400) < width(25)
+
+
+def test_subset_macro_average_does_not_reward_majority_guessing():
+    # A subset that is 90% class A: always predicting A gets 0.9 accuracy but 1/2 macro recall.
+    y = np.array([0] * 90 + [1] * 10)
+    pred = np.zeros(100, dtype=int)
+    m = classification_metrics(y, pred, np.arange(100), NAMES, subsets={"s": np.ones(100, bool)}, n_boot=100)
+    assert m["subsets"]["s"]["accuracy"]["value"] == pytest.approx(0.9)
+    assert m["subsets"]["s"]["macro_recall"]["value"] == pytest.approx(0.5)
+
+
+def test_unmapped_predictions_count_as_wrong_and_ignored_labels_are_dropped():
+    y = np.array([0, 1, 2, -1])
+    pred = np.array([0, -1, 2, 1])
+    m = classification_metrics(y, pred, np.array([0, 0, 1, 1]), NAMES, n_boot=100)
+    assert m["n"] == 3
+    assert m["accuracy"]["value"] == pytest.approx(2 / 3)
+
+
+def test_majority_and_cross_entropy():
+    assert list(majority_baseline(np.array([2, 2, 1, -1, -1, -1]), np.zeros(3, int))) == [2, 2, 2]
+    proba = np.array([[0.5, 0.5], [0.25, 0.75]])
+    assert cross_entropy_bits(proba, np.array([0, 1])) == pytest.approx((1 + np.log2(4 / 3)) / 2)
