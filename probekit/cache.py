@@ -38,6 +38,7 @@ import numpy as np
 
 from probekit.errors import ProbekitError
 from probekit.features import Features
+from probekit.io import json_default
 
 #: Version of the on-disk entry layout; part of every key, so a layout change is a miss.
 CACHE_FORMAT = 1
@@ -61,23 +62,11 @@ def human_size(n_bytes: int | float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def _canonical_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cache key parts must be JSON data, got {type(value).__name__}: {value!r}")
-
-
 def canonical_json(parts: Any) -> str:
     """The one JSON text of ``parts`` (sorted keys, no whitespace, tuples as lists)."""
     try:
         return json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=True, default=_canonical_default)
+                          allow_nan=True, default=json_default)
     except TypeError as exc:
         raise ProbekitError(f"cannot build a feature cache key: {exc}") from None
 

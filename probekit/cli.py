@@ -74,7 +74,13 @@ def main() -> None:
     probes measure how much is recoverable. Start with `probekit list`, then
     `probekit run --encoder ema --task roles`.
     """
+    import warnings
+
     import probekit  # noqa: F401  (registers the built-in components)
+
+    # Library warnings (e.g. a probe that did not converge) as one readable line each.
+    warnings.formatwarning = lambda message, category, *args, **kwargs: \
+        f"[probekit] {category.__name__}: {message}\n"
 
 
 @main.command("list")

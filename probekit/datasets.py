@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from probekit.cache import default_cache_root
 from probekit.errors import ProbekitError
 from probekit.io import atomic_write
 
@@ -43,10 +44,6 @@ UD_ENGLISH_EWT = {
 EWT_FOLDER = "ud-english-ewt"
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("PROBEKIT_CACHE") or Path.home() / ".cache" / "probekit")
-
-
 def _candidates(data_dir: str | None) -> list[Path]:
     folders = []
     if data_dir:
@@ -54,7 +51,7 @@ def _candidates(data_dir: str | None) -> list[Path]:
     if os.environ.get("PROBEKIT_DATA"):
         env = Path(os.environ["PROBEKIT_DATA"])
         folders += [env, env / EWT_FOLDER]
-    folders.append(cache_dir() / "data" / EWT_FOLDER)
+    folders.append(default_cache_root() / "data" / EWT_FOLDER)
     return folders
 
 
@@ -68,7 +65,7 @@ def ud_english_ewt(split: str, data_dir: str | None = None, download: bool = Tru
     for folder in _candidates(data_dir):
         if (folder / remote.name).is_file():
             return folder / remote.name
-    target = cache_dir() / "data" / EWT_FOLDER / remote.name
+    target = default_cache_root() / "data" / EWT_FOLDER / remote.name
     if not download:
         raise ProbekitError(_missing_message(remote))
     _download(remote, target)
@@ -78,7 +75,7 @@ def ud_english_ewt(split: str, data_dir: str | None = None, download: bool = Tru
 def _missing_message(remote: RemoteFile, reason: str = "") -> str:
     return (f"UD English EWT file {remote.name} is not available locally{reason}. Download it from "
             f"{remote.url} on a machine with network, then either set PROBEKIT_DATA to the folder "
-            f"holding it, pass -O data_dir=FOLDER, or put it in {cache_dir() / 'data' / EWT_FOLDER}.")
+            f"holding it, pass -O data_dir=FOLDER, or put it in {default_cache_root() / 'data' / EWT_FOLDER}.")
 
 
 def _download(remote: RemoteFile, target: Path) -> None:

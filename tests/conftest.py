@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+TOKENIZER_DIR = REPO.parent / "shared" / "models" / "gpt2-tokenizer"
+TINY_GPT2_CONTEXT = 64  # n_positions of the tiny test model
 
 
 def _ewt_dir() -> Path:
@@ -28,3 +30,24 @@ def ewt_dev(ewt_dir):
     from probekit.corpus import read_conllu
 
     return read_conllu(ewt_dir / "en_ewt-ud-dev.conllu")
+
+
+def save_tiny_gpt2(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer GPT-2 with the real GPT-2 tokenizer, saved like a hub model."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    torch.manual_seed(seed)
+    config = GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=TINY_GPT2_CONTEXT, vocab_size=50257)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    GPT2TokenizerFast.from_pretrained(str(TOKENIZER_DIR)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> Path:
+    if not (TOKENIZER_DIR / "vocab.json").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"GPT-2 tokenizer files not found at {TOKENIZER_DIR}")
+        pytest.skip(f"GPT-2 tokenizer files not found at {TOKENIZER_DIR}")
+    return save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))

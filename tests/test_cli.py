@@ -101,3 +101,38 @@ def test_malformed_grammar_and_conllu_name_file_and_line(runner, tmp_path):
     conllu.write_text("1\tthe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tdog\n\n")
     result = runner.invoke(main, ["data", "stats", str(conllu)])
     assert result.exit_code == 2 and "bad.conllu:2" in result.output
+
+
+def test_ud_roles_runs_on_ewt(runner, tmp_path, ewt_dir, monkeypatch):
+    monkeypatch.setenv("PROBEKIT_DATA", str(ewt_dir))
+    out = tmp_path / "runs"
+    result = invoke(runner, "run", "-e", "ema", "-t", "ud-roles", "-O", "train_split=dev", "-p", "linear",
+                    "--bootstrap", "100", "-q", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    [record] = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert record["data"]["train_sentences"] == 2001 and record["data"]["test_sentences"] == 2077
+    assert record["metrics"]["accuracy"]["value"] > record["baselines"]["majority"]["accuracy"]["value"] + 0.1
+
+
+def test_gpt2_layer_sweep_writes_one_record_per_layer_and_hits_the_cache(runner, tmp_path, tiny_gpt2,
+                                                                          monkeypatch):
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "runs"
+    args = ["run", "-e", "gpt2", "-E", f"model={tiny_gpt2}", "-E", "all_layers=true", "-t", "roles",
+            "-O", "n_train=150", "-O", "n_test=60", "--bootstrap", "100", "-q", "--out", str(out)]
+    assert invoke(runner, *args).exit_code == 0
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    assert sorted(r["config"]["layer"] for r in records) == [0, 1, 2]
+    assert all(r["data"]["feature_cache"] == {"hits": 0, "misses": 2} for r in records)
+    listing = invoke(runner, "cache", "ls")
+    assert "2 entries" in listing.output
+    again = tmp_path / "again"
+    assert invoke(runner, *args[:-1], str(again)).exit_code == 0
+    second = [json.loads(p.read_text()) for p in again.glob("*.json")]
+    assert all(r["data"]["feature_cache"] == {"hits": 2, "misses": 0} for r in second)
+    assert sorted(r["metrics"]["accuracy"]["value"] for r in second) == \
+        sorted(r["metrics"]["accuracy"]["value"] for r in records)
+    table = invoke(runner, "compare", str(out))
+    assert "Accuracy by layer" in table.output
+    assert invoke(runner, "cache", "clear", "--yes").exit_code == 0
+    assert "0 entries" in invoke(runner, "cache", "ls").output

@@ -32,10 +32,9 @@ from probekit.errors import ProbekitError  # noqa: E402
 from probekit.features import Features  # noqa: E402
 from probekit import registry  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-TOKENIZER_DIR = REPO.parent / "shared" / "models" / "gpt2-tokenizer"
+from conftest import REPO, TINY_GPT2_CONTEXT as CONTEXT, TOKENIZER_DIR  # noqa: E402
+
 BOS = 50256
-CONTEXT = 64  # n_positions of the tiny model
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -49,23 +48,6 @@ def _single_thread():
     with threadpool_limits(limits=1):
         yield
     torch.set_num_threads(before)
-
-
-def _save_tiny_gpt2(folder: Path, seed: int = 0) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
-
-    torch.manual_seed(seed)
-    config = GPT2Config(n_layer=2, n_head=2, n_embd=64, n_positions=CONTEXT, vocab_size=50257)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    GPT2TokenizerFast.from_pretrained(str(TOKENIZER_DIR)).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_gpt2(tmp_path_factory) -> Path:
-    if not (TOKENIZER_DIR / "vocab.json").is_file():
-        pytest.skip(f"GPT-2 tokenizer files not found at {TOKENIZER_DIR}")
-    return _save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,16 @@ absent from training (see docs/probes.md).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from sklearn.preprocessing import StandardScaler
 
 from probekit.probes.base import Probe
 from probekit.registry import register_probe
+
+if TYPE_CHECKING:  # torch loads on first use, so `import probekit` stays fast
+    import torch
 
 _PREDICT_CHUNK = 65536
 
@@ -67,6 +69,8 @@ class MLPProbe(Probe):
         self._require_int("patience", 1)
 
     def _build(self, n_features: int, n_classes: int) -> torch.nn.Module:
+        import torch
+
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(self.seed))
             return torch.nn.Sequential(
@@ -77,6 +81,8 @@ class MLPProbe(Probe):
 
     def fit(self, X: Any, y: Any, n_classes: int | None = None) -> "MLPProbe":
         """Fit on training rows ``X`` (n, d) and labels ``y`` in 0..n_classes-1."""
+        import torch
+
         self._check_options()
         X = self._check_X(X)
         y, n_classes = self._check_y(y, X.shape[0], n_classes)
@@ -143,11 +149,15 @@ class MLPProbe(Probe):
 
     @staticmethod
     def _logits(net: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
+        import torch
+
         if X.shape[0] <= _PREDICT_CHUNK:
             return net(X)
         return torch.cat([net(X[i:i + _PREDICT_CHUNK]) for i in range(0, X.shape[0], _PREDICT_CHUNK)])
 
     def _predict_logits(self, X: Any) -> torch.Tensor:
+        import torch
+
         self._check_fitted("net_")
         X = self._check_X(X, fitted_dim=self.n_features_in_)
         Xs = torch.from_numpy(self.scaler_.transform(X).astype(np.float32, copy=False))
@@ -156,6 +166,8 @@ class MLPProbe(Probe):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes); columns are classes 0..n_classes-1."""
+        import torch
+
         logits = self._predict_logits(X).double()
         return torch.softmax(logits, dim=1).numpy()
 
