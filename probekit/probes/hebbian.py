@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
+from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ProbekitError
@@ -79,7 +80,10 @@ def _sub_seed(seed: int, *path: int) -> int:
 class HebbianProbe(Probe):
     """Zero-label readout: two-level winner-take-all (online k-means) clustering; no labels in fit.
 
-    Options: ``n_classes_level1`` level-1 clusters (mostly word classes); ``n_subclusters``
+    Options: ``n_components`` principal components kept before clustering (0 keeps all);
+    ``standardize`` scales every feature to unit variance first (off: it drowns the few
+    high-variance directions that carry word class and context under hundreds of noise
+    directions); ``n_classes_level1`` level-1 clusters (mostly word classes); ``n_subclusters``
     clusters of each level-1 cluster's mean-subtracted residuals (roles within a word class;
     1 turns level 2 off); ``whiten`` PCA-whitens each level-1 cluster's residuals before level 2;
     ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
@@ -100,7 +104,9 @@ class HebbianProbe(Probe):
         self,
         n_classes_level1: int = 8,
         n_subclusters: int = 3,
-        whiten: bool = True,
+        n_components: int = 16,
+        standardize: bool = False,
+        whiten: bool = False,
         whiten_level1: bool = False,
         batch_size: int = 4096,
         max_epochs: int = 100,
@@ -109,6 +115,8 @@ class HebbianProbe(Probe):
     ):
         self.n_classes_level1 = n_classes_level1
         self.n_subclusters = n_subclusters
+        self.n_components = n_components
+        self.standardize = standardize
         self.whiten = whiten
         self.whiten_level1 = whiten_level1
         self.batch_size = batch_size
@@ -121,6 +129,8 @@ class HebbianProbe(Probe):
         super()._check_options()
         self._require_int("n_classes_level1", 1, 10_000)
         self._require_int("n_subclusters", 1, 1_000)
+        self._require_int("n_components", 0, 100_000)
+        self._require("standardize", isinstance(self.standardize, (bool, np.bool_)), "true or false")
         self._require("whiten", isinstance(self.whiten, (bool, np.bool_)), "true or false")
         self._require("whiten_level1", isinstance(self.whiten_level1, (bool, np.bool_)), "true or false")
         self._require_int("batch_size", 1)
@@ -155,8 +165,12 @@ class HebbianProbe(Probe):
                 f"the hebbian probe needs at least n_classes_level1={k1} training rows, got {n}"
             )
         self.n_features_in_ = X.shape[1]
-        self.scaler_ = StandardScaler().fit(X)
+        self.scaler_ = StandardScaler(with_std=bool(self.standardize)).fit(X)
         Z = self.scaler_.transform(X).astype(np.float32, copy=False)
+        keep = int(self.n_components)
+        self.pca_ = PCA(keep, random_state=_sub_seed(self.seed, 0)).fit(Z) if 0 < keep < min(Z.shape) else None
+        if self.pca_ is not None:
+            Z = self.pca_.transform(Z).astype(np.float32, copy=False)
         self.whitener_level1_ = Whitener(Z) if self.whiten_level1 else None
         if self.whitener_level1_ is not None:
             Z = self.whitener_level1_.transform(Z)
@@ -203,11 +217,17 @@ class HebbianProbe(Probe):
         """Cluster id of each row: ``level1 * n_subclusters + level2`` (int64, < n_clusters_)."""
         self._check_fitted("level1_")
         X = self._check_X(X, fitted_dim=self.n_features_in_)
+        with single_threaded():
+            return self._assign(self.project(X))
+
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """The space level 1 clusters in: centred (optionally scaled), PCA-reduced, optionally whitened."""
         Z = self.scaler_.transform(X).astype(np.float32, copy=False)
+        if self.pca_ is not None:
+            Z = self.pca_.transform(Z).astype(np.float32, copy=False)
         if self.whitener_level1_ is not None:
             Z = self.whitener_level1_.transform(Z)
-        with single_threaded():
-            return self._assign(Z)
+        return Z
 
     def predict(self, X: Any) -> np.ndarray:
         """Cluster ids (as scikit-learn clusterers do); map them to labels with ClusterReadout."""
