@@ -136,3 +136,18 @@ def test_gpt2_layer_sweep_writes_one_record_per_layer_and_hits_the_cache(runner,
     assert "Accuracy by layer" in table.output
     assert invoke(runner, "cache", "clear", "--yes").exit_code == 0
     assert "0 entries" in invoke(runner, "cache", "ls").output
+
+
+def test_any_treebank_by_path(runner, tmp_path):
+    """The ud-roles task on other CoNLL-U files (here: generated from grammar B)."""
+    train, test = tmp_path / "train.conllu", tmp_path / "test.conllu"
+    for path, seed, n in ((train, 1, "300"), (test, 2, "80")):
+        assert invoke(runner, "data", "generate", "-g", "B", "-n", n, "--seed", str(seed), "-o", str(path)).exit_code == 0
+    out = tmp_path / "runs"
+    result = invoke(runner, "run", "-e", "type", "-t", "ud-roles", "-O", f"train_path={train}",
+                    "-O", f"test_path={test}", "--bootstrap", "100", "-q", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    [record] = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert record["data"]["train_sentences"] == 300 and record["data"]["test_file"] == str(test)
+    only_one = runner.invoke(main, ["run", "-e", "type", "-t", "ud-roles", "-O", f"train_path={train}"])
+    assert only_one.exit_code == 2 and "both train_path and test_path" in only_one.output
