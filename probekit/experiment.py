@@ -145,11 +145,10 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
 
 
 def _layer_views(f_train: Features, f_test: Features) -> dict[int | None, tuple[Features, Features]]:
-    """``{layer: (train, test)}`` for multi-layer encodings, else ``{None: (train, test)}``."""
+    """``{layer: (train, test)}`` for transformer layer blocks, else ``{None: (train, test)}``."""
     from probekit.encoders.hf import split_layers
 
-    names = [name for name in f_train.blocks if name.startswith("layer_")]
-    if len(names) <= 1:
+    if not any(name.startswith("layer_") for name in f_train.blocks):
         return {None: (f_train, f_test)}
     train_layers, test_layers = split_layers(f_train), split_layers(f_test)
     return {layer: (train_layers[layer], test_layers[layer]) for layer in train_layers}

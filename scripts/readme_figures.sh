@@ -5,7 +5,8 @@ set -euo pipefail
 out=${1:-results/readme}
 for task in roles roles-transfer roles-deep; do
   for config in "-e ema -p hebbian -E embedding=hebbian" "-e ema -p hebbian" "-e ema -p linear" \
-                "-e ema -p linear -E embedding=hebbian" "-e bigru" "-e type" "-e type-position"; do
+                "-e ema -p linear -E embedding=hebbian" "-e bigru" "-e type" "-e type-position" \
+                "-e type -p hebbian"; do
     # shellcheck disable=SC2086
     probekit run -q $config -t "$task" --seeds 0,1,2 --out "$out/synthetic" > /dev/null
   done

@@ -11,6 +11,7 @@ import probekit.encoders  # noqa: F401  (registers the encoders)
 from probekit.corpus import Corpus, Sentence
 from probekit.encoders.baselines import PositionEncoder, RandomEncoder, TypeEncoder, TypePositionEncoder
 from probekit.encoders.bigru import BiGRUEncoder
+import probekit.encoders.ema as ema_module
 from probekit.encoders.ema import EMAEncoder, ema_trace
 from probekit.errors import ProbekitError
 from probekit.registry import encoders
@@ -69,6 +70,91 @@ def test_ema_trace_reset_stays_exact_on_a_long_stream_with_a_slow_rate():
     X = rng.standard_normal((offsets[-1], 3)) + 3.0  # a large mean makes carried states large
     got = ema_trace(X, 0.02, offsets, reset=True)
     np.testing.assert_allclose(got, loop_ema(X, 0.02, offsets, True), atol=1e-5, rtol=0)
+
+
+# The fast path works on blocks of ``_BLOCK_ROWS`` rows in chunks of ``_CHUNK_ROWS`` rows; these
+# tests put stream ends, sentence starts and chunk ends on and around those boundaries.
+B = ema_module._BLOCK_ROWS
+CHUNK = ema_module._CHUNK_ROWS
+
+
+def offsets_of(lengths):
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
+@pytest.mark.parametrize("n", [1, B - 1, B, B + 1, 3 * B + 7, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + B + 3])
+@pytest.mark.parametrize("reset", [True, False])
+def test_ema_trace_across_block_and_chunk_boundaries(n, reset):
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 4)) + 2.0
+    offsets = np.array([0, n])
+    for rate in (1.0, 0.5, 0.1, 0.02, 0.001):
+        got = ema_trace(X, rate, offsets, reset=reset)
+        np.testing.assert_allclose(got, loop_ema(X, rate, offsets, reset), atol=1e-5, rtol=0)
+
+
+def boundary_lengths(n):
+    """Sentence lengths whose starts fall on, just before and just after block boundaries."""
+    starts = set()
+    for boundary in range(0, n, B):
+        starts.update({boundary - 1, boundary, boundary + 1})
+    for boundary in range(0, n, CHUNK):
+        starts.update({boundary - 1, boundary, boundary + 1})
+    starts = sorted(s for s in starts if 0 < s < n)
+    return np.diff([0] + starts + [n])
+
+
+@pytest.mark.parametrize("lengths", [
+    boundary_lengths(3 * B + 7),                    # starts on and around block boundaries
+    boundary_lengths(2 * CHUNK + 5),                # ... and chunk boundaries
+    [B] * 5,                                        # sentences exactly one block long
+    [B - 1, 1, B + 1, B - 1, 2, 2 * B],             # sentences shifted against the blocks
+    [1] * (2 * B + 3),                              # length-1 sentences only
+    [3, 1, 1, 5, 2, 1, 7] * 20,                     # sentences much shorter than a block
+    [5 * B + 3, 1, 2 * CHUNK + 9, 1],               # sentences longer than a block and a chunk
+])
+@pytest.mark.parametrize("reset", [True, False])
+def test_ema_trace_with_sentence_starts_around_block_boundaries(lengths, reset):
+    offsets = offsets_of(lengths)
+    rng = np.random.default_rng(int(offsets[-1]))
+    X = rng.standard_normal((offsets[-1], 3)) + 3.0
+    for rate in (1.0, 0.5, 0.1, 0.02, 0.001):
+        got = ema_trace(X, rate, offsets, reset=reset)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, loop_ema(X, rate, offsets, reset), atol=1e-5, rtol=0)
+
+
+def test_ema_trace_float32_input_float64_output_and_strided_out():
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 3 * B, 60)
+    offsets = offsets_of(lengths)
+    X = (rng.standard_normal((offsets[-1], 6)) + 1.0).astype(np.float32)
+    want = loop_ema(X.astype(np.float64), 0.02, offsets, True)
+    got64 = ema_trace(X, 0.02, offsets, True, out=np.empty(X.shape, dtype=np.float64))
+    assert got64.dtype == np.float64
+    np.testing.assert_allclose(got64, want, atol=1e-10, rtol=0)
+    wide = np.full((X.shape[0], 20), 7.0, dtype=np.float32)
+    ema_trace(X, 0.02, offsets, True, out=wide[:, 5:11])  # a column block of a wider array
+    np.testing.assert_allclose(wide[:, 5:11], want, atol=1e-5, rtol=0)
+    assert np.all(wide[:, :5] == 7.0) and np.all(wide[:, 11:] == 7.0)
+
+
+def test_ema_trace_stays_exact_on_a_long_continuous_stream_with_a_very_slow_rate():
+    # float32 blocks with float64 carries: rounding must not compound from block to block
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20_000, 2)) + 5.0
+    offsets = np.array([0, 20_000])
+    for rate in (0.02, 1e-3, 1e-4):
+        got = ema_trace(X, rate, offsets, reset=False)
+        np.testing.assert_allclose(got, loop_ema(X, rate, offsets, False), atol=1e-5, rtol=0)
+
+
+def test_ema_trace_without_offsets_is_the_continuous_stream():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((3 * B + 7, 3))
+    offsets = offsets_of([5, B, 2 * B + 2])
+    np.testing.assert_allclose(ema_trace(X, 0.1), ema_trace(X, 0.1, offsets, reset=False), atol=0, rtol=0)
+    np.testing.assert_allclose(ema_trace(X, 0.1), loop_ema(X, 0.1, offsets, False), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("reset", [True, False])

@@ -4,14 +4,19 @@ For each rate ``a`` the trace is ``h_t = (1 - a) * h_{t-1} + a * x_t`` with ``h_
 where ``x_t`` is the input embedding of word ``t``. With ``reset`` the traces restart from 0
 at every sentence start; without it the corpus is one continuous stream.
 
-Vectorisation (see docs/encoders.md): the recurrence is a first-order IIR filter, so the
-continuous-stream trace of the whole corpus is one call to
-``scipy.signal.lfilter([a], [1, -(1 - a)], X, axis=0)`` (compiled code, float64). Resets are
-then applied exactly in closed form: if sentence ``s`` starts at row ``s0`` and ``c`` is the
-continuous trace just before it (``c = h[s0 - 1]``, 0 for the first sentence), the
-continuous trace at position ``p`` of the sentence carries ``(1 - a)^(p + 1) * c`` from
-before the sentence, so the reset trace is ``h[t] - (1 - a)^(p + 1) * c``. Both steps are
-whole-array operations; there is no Python loop per token.
+Vectorisation (see docs/encoders.md): the recurrence is linear, so a block of ``B`` rows is one
+small matrix product. With ``T[i, j] = a (1 - a)^(i - j)`` for ``j <= i`` (lower-triangular
+Toeplitz) and ``p[i] = (1 - a)^(i + 1)``, the trace of block ``k`` is
+``H_k = T @ X_k + p[:, None] * h_in``, where ``h_in`` is the state carried in from the row
+before the block. Both terms are one BLAS call on the augmented ``[T | p] @ [X_k; h_in]``,
+batched over the blocks of a chunk of rows. Resets are exact: a sentence start at block row
+``s`` zeroes ``T[i, j]`` for ``j < s <= i`` and ``p[i]`` for ``i >= s``. The carried states of
+the blocks of a chunk come from the block-end recurrence ``E_k = (T @ X_k)[-1] + (1 - a)^B
+E_{k-1}`` (factor 0 across a reset), solved in closed form as one small float64 matrix
+product; float64 carries keep long streams with slow rates exact (float32 rounding is not
+compounded from block to block). Work is one pass over ``X`` in chunks that stay in cache,
+with single-threaded BLAS (threaded BLAS is slower on these small products); there is no
+Python loop per token or per block.
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.registry import register_encoder
 
-#: float64 elements per lfilter call (columns are processed in chunks to bound memory).
-_CHUNK_ELEMENTS = 1 << 22
+#: rows per block (the size of the Toeplitz matrix) and rows per chunk (a multiple of it).
+_BLOCK_ROWS = 32
+_CHUNK_ROWS = 512
 #: warn when an encoding would take more memory than this (one-hot over a large vocabulary).
 _WARN_BYTES = 4 << 30
 
@@ -59,13 +65,74 @@ def _sentence_starts(offsets: np.ndarray, n_rows: int) -> np.ndarray:
     return np.repeat(offsets[:-1], np.diff(offsets))
 
 
+def _block_matrix(rate: float, block: int) -> np.ndarray:
+    """``[T | p]``: the ``(B, B + 1)`` float64 matrix of one block (see the module docstring)."""
+    decay = 1.0 - float(rate)
+    i = np.arange(block)
+    lag = i[:, None] - i[None, :]
+    M = np.zeros((block, block + 1))
+    M[:, :block] = np.where(lag >= 0, float(rate) * np.power(decay, np.maximum(lag, 0)), 0.0)
+    M[:, block] = np.power(decay, i + 1.0)
+    return M
+
+
+def _trace_rows(X: np.ndarray, rate: float, starts: np.ndarray | None, out: np.ndarray,
+                block: int, chunk_rows: int, dtype: type) -> None:
+    """The EMA trace of ``X`` into ``out``, one chunk of rows at a time (see the module docstring)."""
+    n, d = X.shape
+    M64 = _block_matrix(rate, block)
+    M = M64.astype(dtype)
+    step_decay = (1.0 - float(rate)) ** block  # carry factor across a whole block
+    chunk_rows = max(block, chunk_rows // block * block)
+    i = np.arange(block)
+    h = np.zeros(d)  # float64 state carried into the chunk
+    for r0 in range(0, n, chunk_rows):
+        r1 = min(n, r0 + chunk_rows)
+        m = r1 - r0
+        nb = -(-m // block)
+        Xa = np.empty((nb, block + 1, d), dtype)  # blocks of rows, then the carried state
+        if m == nb * block:
+            Xa[:, :block] = X[r0:r1].reshape(nb, block, d)
+        else:  # the last, partial block: pad with zero rows (they come after, so change nothing)
+            padded = np.zeros((nb * block, d), dtype)
+            padded[:m] = X[r0:r1]
+            Xa[:, :block] = padded.reshape(nb, block, d)
+        k = np.arange(nb)
+        if starts is None:
+            T = M
+            ends = np.matmul(M[-1, :block], Xa[:, :block])  # local trace at each block's last row
+            cut = np.zeros(nb, dtype=np.int64)  # resets seen up to each block end
+        else:
+            local = np.full(nb * block, -1, dtype=np.int64)
+            local[:m] = starts[r0:r1]
+            local = local.reshape(nb, block) - (r0 + block * k)[:, None]  # start row within the block
+            T = np.empty((nb, block, block + 1), dtype)
+            np.multiply(M[None, :, :block], i[None, None, :] >= local[:, :, None], out=T[:, :, :block])
+            np.multiply(M[None, :, block], local < 0, out=T[:, :, block])
+            ends = np.matmul(T[:, -1:, :block], Xa[:, :block])[:, 0]
+            # a sentence starts in block k (at any row): nothing reaches its end from before it
+            cut = np.cumsum(local[:, -1] >= 0)
+        # E_k = ends_k + g_k E_{k-1} (E_{-1} = h), g_k = decay^B or 0 where block k has a reset
+        lag = k[:, None] - k[None, :]
+        same = (cut[:, None] == cut[None, :]) & (lag >= 0)
+        G = np.where(same, np.power(step_decay, np.maximum(lag, 0)), 0.0)
+        from_h = np.where(cut == 0, np.power(step_decay, k + 1.0), 0.0)
+        E = G @ ends.astype(np.float64) + from_h[:, None] * h
+        Xa[0, block] = h
+        Xa[1:, block] = E[:-1]
+        h = E[-1]
+        H = np.matmul(T, Xa)
+        out[r0:r1] = H.reshape(nb * block, d)[:m]
+
+
 def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, reset: bool = True,
               out: np.ndarray | None = None) -> np.ndarray:
     """EMA trace ``h_t = (1 - rate) h_{t-1} + rate x_t`` of every row of ``X`` (``h_0 = 0``).
 
     ``X`` is ``(n_rows, d)`` in stream order; ``offsets`` delimit sentences. With ``reset``
     (and ``offsets``) the trace restarts from 0 at each sentence start, otherwise the rows are
-    one continuous stream. Computed in float64 and written into ``out`` (float32 by default).
+    one continuous stream. Written into ``out`` (float32 by default) and computed in its
+    precision (float32 or float64) by blocked matrix products, with float64 carried states.
     """
     X = np.asarray(X)
     if X.ndim != 2:
@@ -75,26 +142,21 @@ def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, res
         out = np.empty((n, d), dtype=np.float32)
     if n == 0 or d == 0:
         return out
-    from scipy.signal import lfilter  # imported here: scipy.signal alone takes ~0.7 s to import
-
-    decay = 1.0 - float(rate)
-    b, a = [float(rate)], [1.0, -decay]
-    if reset and offsets is not None:
-        starts = _sentence_starts(offsets, n)
-        positions = np.arange(n, dtype=np.int64) - starts
-        carry = np.power(decay, positions + 1.0)  # (1 - a)^(p + 1)
-        previous = starts - 1  # row of the state carried into the sentence; -1: none
-        carried = previous >= 0
-        carry = np.where(carried, carry, 0.0)
-        previous = np.maximum(previous, 0)
-    step = max(1, _CHUNK_ELEMENTS // n)
-    for c0 in range(0, d, step):
-        block = np.asarray(X[:, c0:c0 + step], dtype=np.float64)
-        H = lfilter(b, a, block, axis=0)
-        if reset and offsets is not None:
-            H -= carry[:, None] * H[previous]
-        out[:, c0:c0 + step] = H
+    starts = _sentence_starts(offsets, n) if reset and offsets is not None else None
+    dtype = np.float64 if out.dtype == np.float64 else np.float32
+    with _single_threaded_blas():
+        _trace_rows(X, rate, starts, out, _BLOCK_ROWS, _CHUNK_ROWS, dtype)
     return out
+
+
+def _single_threaded_blas():
+    """A context where BLAS runs on one thread (its threading only slows these small products)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def context_trace(X: np.ndarray, rate: float, offsets: np.ndarray, reset: bool = True,

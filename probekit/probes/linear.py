@@ -32,7 +32,7 @@ class LinearProbe(Probe):
 
     probe_name = "linear"
 
-    def __init__(self, C: float = 1.0, max_iter: int = 200, tol: float = 1e-4, seed: int = 0):
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-4, seed: int = 0):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
