@@ -40,6 +40,7 @@ def test_options_are_checked_and_coerced():
     reg = make_registry()
     gear = reg.create("gear", teeth="12", ratio="0.5", rates="0.5,0.1", optional="3")
     assert (gear.teeth, gear.ratio, gear.rates, gear.optional) == (12, 0.5, (0.5, 0.1), 3)
+    assert reg.create("gear", optional="none").optional is None
     with pytest.raises(ProbekitError, match="Did you mean 'teeth'"):
         reg.create("gear", teth=3)
     with pytest.raises(ProbekitError, match="integer"):
