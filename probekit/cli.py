@@ -124,11 +124,17 @@ def list_command(kind: str | None) -> None:
               help="Bootstrap replicates for the 95% confidence intervals (resampling sentences).")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
               show_default=True, help="Format of the printed table.")
+@click.option("--control", is_flag=True,
+              help="Also fit the probe on a control task (a random label per word type, Hewitt & Liang 2019) "
+                   "and report selectivity = task accuracy - control accuracy.")
+@click.option("--mdl", is_flag=True,
+              help="Also report the online MDL codelength of the training labels in bits, and its "
+                   "compression against the uniform code (Voita & Titov 2020).")
 @click.option("--no-cache", is_flag=True,
               help="Recompute features even where the feature cache has them (PROBEKIT_CACHE).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result tables.")
 def run(encoder, task, probe, seed, seeds, train_size, learning_curve, task_options, encoder_options,
-        probe_options, out, n_boot, fmt, no_cache, quiet) -> None:
+        probe_options, out, n_boot, fmt, control, mdl, no_cache, quiet) -> None:
     """Run ENCODER on TASK with PROBE; print metrics and write one record per run.
 
     Metrics: accuracy, macro-F1 over roles, per-role accuracy, and the structure-dependent
@@ -151,7 +157,7 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, task_opti
     configs = [
         RunConfig(encoder=encoder, task=task, probe=probe, seed=s, train_size=size,
                   encoder_options=_options(encoder_options, "-E"), task_options=_options(task_options, "-O"),
-                  probe_options=_options(probe_options, "-P"), n_boot=n_boot)
+                  probe_options=_options(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
         for s in seed_list for size in sizes
     ]
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))

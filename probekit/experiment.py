@@ -46,6 +46,8 @@ class RunConfig:
     task_options: dict[str, Any] = field(default_factory=dict)
     probe_options: dict[str, Any] = field(default_factory=dict)
     n_boot: int = 1000
+    control: bool = False   # also fit the probe on a control task (Hewitt & Liang): selectivity
+    mdl: bool = False       # also measure the online (MDL) codelength of the labels (Voita & Titov)
 
     def key(self) -> str:
         """A short hash of the config: the record's identity."""
@@ -110,7 +112,10 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
     task = registry.tasks.create(task_name, **config.task_options)
     probe_name = config.probe or getattr(task_entry.factory, "default_probe", None) or task.default_probe
     encoder = _with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed)
-    _with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed)  # check options early
+    checked = _with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed)  # fail early
+    if (config.control or config.mdl) and getattr(checked, "unsupervised", False):
+        raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
+                            f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
 
     say("loading data")
     data = timer("load", task.load)
@@ -132,6 +137,8 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
         probe = _with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed)
         record = _evaluate(config, probe, probe_name, train_view, test_view, y_train, y_test, test, say,
                            _Timer(dict(timer.seconds)))
+        record["metrics"].update(_information_metrics(config, probe_name, train_view, test_view, y_train, y_test,
+                                                      train, test, record, say))
         record["config"]["task"] = task_name
         record["config"]["layer"] = layer
         record["id"] = config.key() + ("" if layer is None else f"-L{layer}")
@@ -152,6 +159,32 @@ def _layer_views(f_train: Features, f_test: Features) -> dict[int | None, tuple[
         return {None: (f_train, f_test)}
     train_layers, test_layers = split_layers(f_train), split_layers(f_test)
     return {layer: (train_layers[layer], test_layers[layer]) for layer in train_layers}
+
+
+def _information_metrics(config, probe_name, f_train, f_test, y_train, y_test, train, test, record, say) -> dict:
+    """Selectivity against a control task and MDL codelength, when the config asks for them."""
+    if not (config.control or config.mdl):
+        return {}
+
+    def new_probe():
+        return _with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed)
+
+    extra = {}
+    n_classes = len(y_train.names)
+    if config.control:
+        from probekit.control import control_metrics
+
+        say("control task")
+        extra["control"] = control_metrics(
+            new_probe, f_train.X, f_test.X, train.words(), test.words(), y_train.labels, y_test.labels,
+            seed=config.seed, sentence_ids=test.sentence_index(), n_classes=n_classes, n_boot=config.n_boot,
+            task_accuracy=record["metrics"]["accuracy"]["value"])
+    if config.mdl:
+        from probekit.mdl import online_codelength
+
+        say("MDL codelength")
+        extra["mdl"] = online_codelength(f_train.X, y_train.labels, n_classes, new_probe, seed=config.seed)
+    return extra
 
 
 def _evaluate(config, probe, probe_name, f_train, f_test, y_train, y_test, test, say, timer) -> dict:

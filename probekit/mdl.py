@@ -31,7 +31,12 @@ MIN_PROBABILITY = 1e-12
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
-    """Validate split fractions: strictly increasing, each in (0, 1], the last exactly 1."""
+    """Validate split fractions: strictly increasing, each in (0, 1], the last exactly 1.
+
+    A string is read as comma-separated numbers (``"0.1,0.5,1.0"``, as a CLI option gives it).
+    """
+    if isinstance(fractions, str):
+        fractions = [part for part in fractions.split(",") if part.strip()]
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError) as exc:

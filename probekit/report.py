@@ -43,6 +43,8 @@ def _flat_row(record: dict) -> dict:
         "struct_n": subset.get("n", 0),
         "majority_accuracy": _value(majority.get("accuracy")),
         "many_to_one_accuracy": _value(record.get("readouts", {}).get("many_to_one", {}).get("accuracy")),
+        "selectivity": metrics.get("control", {}).get("selectivity", np.nan),
+        "mdl_compression": metrics.get("mdl", {}).get("compression", np.nan),
     }
     for role, entry in metrics.get("per_class", {}).items():
         row[f"acc_{role}"] = _value(entry)
@@ -75,7 +77,8 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per (task, train size, encoder, probe), with the seed count."""
     keys = ["task", "train_size", "encoder", "layer", "probe", "readout"]
     columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "struct_accuracy",
-               "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy"]
+               "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy", "selectivity",
+               "mdl_compression"]
     grouped = frame.groupby(keys, sort=False, dropna=False)
     table = grouped[columns].mean()
     table.insert(0, "seeds", grouped.size())
@@ -163,4 +166,12 @@ def run_table(record: dict) -> pd.DataFrame:
         add(f"role {role}: accuracy", entry, majority["per_class"].get(role), entry["n"])
     for mode, other in record.get("readouts", {}).items():
         add(f"accuracy ({mode} readout)", other["accuracy"], None, other["n"])
+    control = metrics.get("control")
+    if control:
+        add("control task: accuracy", control["accuracy"], None, control["n_test"])
+        add("selectivity (task - control accuracy)", {"value": control["selectivity"]}, None, control["n_test"])
+    mdl = metrics.get("mdl")
+    if mdl:
+        add("MDL online codelength (bits)", {"value": mdl["online_codelength_bits"]}, None, mdl["n"])
+        add("MDL compression (uniform / online)", {"value": mdl["compression"]}, None, mdl["n"])
     return pd.DataFrame(rows)

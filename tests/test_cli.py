@@ -151,3 +151,18 @@ def test_any_treebank_by_path(runner, tmp_path):
     assert record["data"]["train_sentences"] == 300 and record["data"]["test_file"] == str(test)
     only_one = runner.invoke(main, ["run", "-e", "type", "-t", "ud-roles", "-O", f"train_path={train}"])
     assert only_one.exit_code == 2 and "both train_path and test_path" in only_one.output
+
+
+def test_control_task_and_mdl_in_the_run_record(runner, tmp_path):
+    out = tmp_path / "runs"
+    result = invoke(runner, "run", "-e", "ema", "-t", "roles", "--control", "--mdl", *SMALL, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "selectivity" in result.output and "MDL compression" in result.output
+    [record] = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    control, mdl = record["metrics"]["control"], record["metrics"]["mdl"]
+    assert control["selectivity"] == pytest.approx(record["metrics"]["accuracy"]["value"] - control["accuracy"]["value"])
+    assert mdl["online_codelength_bits"] < mdl["uniform_codelength_bits"] and mdl["compression"] > 1
+    refused = runner.invoke(main, ["run", "-e", "ema", "-t", "roles", "-p", "hebbian", "--mdl", *SMALL,
+                                   "--out", str(tmp_path / "none")])
+    assert refused.exit_code == 2 and "supervised probe" in refused.output
+    assert not (tmp_path / "none").exists()

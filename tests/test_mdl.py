@@ -89,6 +89,7 @@ def test_tiny_data_still_works():
     ((0.5, 1.5), r"\(0, 1\]"),
     ((0.1, 0.5), "last MDL fraction must be 1.0"),
     ((), "empty"),
+    ("0.5,x,1.0", "numbers"),
 ])
 def test_bad_fractions_raise(fractions, message):
     X, y = _data(signal=1.0, n=100)
@@ -102,3 +103,40 @@ def test_bad_labels_raise():
         online_codelength(X, y, 3, _linear)
     with pytest.raises(ProbekitError, match="same n"):
         online_codelength(X[:50], y, K, _linear)
+
+
+class _SpyProbe:
+    """Wraps the linear probe and records which rows (by id column 0) it fits and scores."""
+
+    log: list = []
+
+    def __init__(self):
+        self.inner = probes.create("linear")
+
+    def fit(self, X, y, n_classes=None):
+        self.fit_ids = set(X[:, 0].astype(int).tolist())
+        self.inner.fit(X, y, n_classes=n_classes)
+        return self
+
+    def predict_proba(self, X):
+        _SpyProbe.log.append((self.fit_ids, set(X[:, 0].astype(int).tolist())))
+        return self.inner.predict_proba(X)
+
+
+def test_each_block_is_coded_by_a_probe_trained_only_on_earlier_rows():
+    X, y = _data(signal=1.0, n=400)
+    X = np.c_[np.arange(400, dtype=np.float32), X]
+    _SpyProbe.log = []
+    r = online_codelength(X, y, K, _SpyProbe, fractions=(0.1, 0.3, 0.6, 1.0))
+    assert len(_SpyProbe.log) == 3
+    seen = set(range(400)) - set().union(*(coded for _, coded in _SpyProbe.log))
+    assert len(seen) == r["blocks"][0]["size"] == 40  # the uniform-coded first block
+    for fitted, coded in _SpyProbe.log:
+        assert not fitted & coded
+        assert fitted == seen  # trained on exactly all the rows before the block
+        seen |= coded
+    assert seen == set(range(400))
+
+
+def test_fractions_accept_a_comma_separated_string():
+    assert split_points(100, "0.1, 0.5,1.0") == [10, 50, 100]
