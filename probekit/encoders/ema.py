@@ -47,7 +47,7 @@ from probekit.registry import register_encoder
 
 #: rows per block (the size of the Toeplitz matrix) and rows per chunk (a multiple of it).
 _BLOCK_ROWS = 32
-_CHUNK_ROWS = 512
+_CHUNK_ROWS = 1024
 #: warn when an encoding would take more memory than this (one-hot over a large vocabulary).
 _WARN_BYTES = 4 << 30
 

@@ -1,0 +1,141 @@
+"""Whole-run wall time and peak memory, and how encoding and probing scale with corpus size.
+
+    python benchmarks/end_to_end.py [--runs 3] [--scaling-sentences 1000] [--skip-ud]
+
+* ``end_to_end``: ``probekit run --encoder ema --task roles`` (and ``--task ud-roles`` with
+  ``PROBEKIT_DATA`` = ../shared/data/ud-english-ewt when that folder exists) as subprocesses,
+  ``--runs`` times each after one warm-up: wall time and peak RSS of the whole process (from
+  ``/usr/bin/time -f``; medians). Records go to a temporary folder.
+* ``scaling``: the training corpus of the ``roles`` task, first ``--scaling-sentences``
+  sentences, repeated x1, x4, x16; EMA encoding (default options) and the linear probe fit
+  timed in-process (median of 3 each); the exponent ``b`` of ``cost ~ size^b`` is the
+  least-squares slope in log-log. Repeating sentences keeps the label distribution fixed;
+  the probe's lbfgs may still take a different number of iterations at each size (recorded).
+
+Prints a summary and writes JSON to ``benchmarks/results/end_to_end.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from probekit.io import atomic_write_json  # noqa: E402
+
+TIME = shutil.which("time") or "/usr/bin/time"
+UD = REPO.parent / "shared" / "data" / "ud-english-ewt"
+
+
+def probekit_command() -> list[str]:
+    exe = Path(sys.executable).with_name("probekit")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "probekit.cli"]
+
+
+def one_run(task: str, out: Path, env: dict) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one ``probekit run`` process."""
+    cmd = [TIME, "-f", "%e %M"] + probekit_command() + ["run", "--encoder", "ema", "--task", task, "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+    wall, rss_kb = proc.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(rss_kb) / 1024
+
+
+def end_to_end(runs: int, skip_ud: bool) -> dict:
+    tasks = {"roles": dict(os.environ)}
+    if UD.exists() and not skip_ud:
+        tasks["ud-roles"] = dict(os.environ, PROBEKIT_DATA=str(UD))
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, env in tasks.items():
+            one_run(task, Path(tmp), env)  # warm-up (file cache, imports)
+            samples = [one_run(task, Path(tmp), env) for _ in range(runs)]
+            result[task] = {"wall_s": statistics.median(s[0] for s in samples),
+                            "peak_rss_mib": statistics.median(s[1] for s in samples),
+                            "samples": samples}
+            print(f"probekit run --encoder ema --task {task}: wall {result[task]['wall_s']:.2f} s, "
+                  f"peak RSS {result[task]['peak_rss_mib']:.0f} MiB (median of {runs})", flush=True)
+    return result
+
+
+def median_time(fn, repeats: int = 3) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def scaling(n_sentences: int) -> dict:
+    from probekit import registry
+    import probekit.encoders  # noqa: F401
+    import probekit.tasks  # noqa: F401
+    from probekit.corpus import Corpus
+    from probekit.encoders.ema import EMAEncoder
+    from probekit.probes.linear import LinearProbe
+
+    task = registry.tasks.create("roles")
+    base = task.load().train[:n_sentences]
+    encoder = EMAEncoder().fit(base)
+    rows = []
+    for factor in (1, 4, 16):
+        corpus = Corpus(list(base.sentences) * factor)
+        y = task.targets(corpus).labels
+        features = encoder.encode(corpus)
+        keep = y >= 0
+        X, yk = features.X[keep], y[keep]
+        n_classes = int(y.max()) + 1
+        encode_s = median_time(lambda: encoder.encode(corpus))
+        probes = []
+        probe_s = median_time(lambda: probes.append(LinearProbe().fit(X, yk, n_classes)))
+        iterations = getattr(getattr(probes[-1], "model_", None), "n_iter_", None)
+        rows.append({"factor": factor, "words": corpus.n_tokens, "encode_s": encode_s, "probe_fit_s": probe_s,
+                     "probe_iterations": None if iterations is None else np.asarray(iterations).tolist()})
+        print(f"x{factor:<3} {corpus.n_tokens:>8} words: encode {encode_s:.3f} s, linear probe fit {probe_s:.3f} s",
+              flush=True)
+    size = np.log([r["words"] for r in rows])
+    exponents = {key: float(np.polyfit(size, np.log([r[key] for r in rows]), 1)[0])
+                 for key in ("encode_s", "probe_fit_s")}
+    print(f"fitted exponents (cost ~ size^b): encode {exponents['encode_s']:.2f}, "
+          f"linear probe {exponents['probe_fit_s']:.2f}")
+    return {"base_sentences": n_sentences, "rows": rows, "exponents": exponents}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--scaling-sentences", type=int, default=1000)
+    parser.add_argument("--skip-ud", action="store_true")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "end_to_end.json")
+    args = parser.parse_args()
+    result = {"benchmark": "end_to_end", "nproc": os.cpu_count(),
+              "load_average": [round(x, 2) for x in os.getloadavg()],
+              "end_to_end": end_to_end(args.runs, args.skip_ud), "scaling": scaling(args.scaling_sentences)}
+    result["targets_met"] = {
+        "roles wall < 30 s": result["end_to_end"]["roles"]["wall_s"] < 30,
+        "roles peak RSS < 2 GiB": result["end_to_end"]["roles"]["peak_rss_mib"] < 2048,
+        "encode exponent <= 1.15": result["scaling"]["exponents"]["encode_s"] <= 1.15,
+        "linear probe exponent <= 1.15": result["scaling"]["exponents"]["probe_fit_s"] <= 1.15,
+    }
+    for k, v in result["targets_met"].items():
+        print(f"target {k}: {'met' if v else 'MISSED'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(args.out, result)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
