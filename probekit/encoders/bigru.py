@@ -11,13 +11,13 @@ same probes read it as any other encoder; ``predict`` gives the trained head's o
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 
 import numpy as np
 
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
+from probekit.encoders.training import TorchModelPickling, train_epochs
 from probekit.encoders.embeddings import (
     check_float,
     check_int,
@@ -113,7 +113,7 @@ def _build_model(n_tokens: int, dim: int, hidden: int, n_classes: int, dropout: 
 
 
 @register_encoder("bigru")
-class BiGRUEncoder(Encoder):
+class BiGRUEncoder(TorchModelPickling, Encoder):
     """Supervised upper baseline: BiGRU trained on the task labels; features = its hidden states.
 
     Options: ``dim`` (embedding size), ``hidden`` (GRU units per direction; features have
@@ -165,7 +165,6 @@ class BiGRUEncoder(Encoder):
     def fit(self, corpus: Corpus, labels: np.ndarray | None = None) -> "BiGRUEncoder":
         """Train on ``corpus`` and its per-word ``labels`` (int, -1 = ignore)."""
         import torch
-        from tqdm.auto import tqdm
 
         labels = check_labels("bigru", corpus, labels)
         self.vocab_ = fit_vocabulary(corpus, self.lowercase, self.max_vocab)
@@ -213,17 +212,13 @@ class BiGRUEncoder(Encoder):
                 correct = int(((logits.argmax(-1) == y) & (y >= 0)).sum())
                 return float(loss.detach()), correct, n_labelled
 
-            self.history_ = []
-            best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
-            progress = tqdm(range(self.epochs), desc="bigru", unit="epoch", disable=None)
-            for epoch in progress:
+            def run_epoch() -> dict:
                 model.train()
                 total = correct = count = 0
                 for batch in _batches(train_idx, lengths, self.batch_size, rng):
                     loss, c, n = run(batch, train=True)
                     total, correct, count = total + loss, correct + c, count + n
-                record = {"epoch": epoch + 1, "train_loss": total / max(count, 1),
-                          "train_accuracy": correct / max(count, 1)}
+                record = {"train_loss": total / max(count, 1), "train_accuracy": correct / max(count, 1)}
                 if n_val:
                     model.eval()
                     total = correct = count = 0
@@ -232,40 +227,19 @@ class BiGRUEncoder(Encoder):
                             loss, c, n = run(batch, train=False)
                             total, correct, count = total + loss, correct + c, count + n
                     record.update(val_loss=total / max(count, 1), val_accuracy=correct / max(count, 1))
-                self.history_.append(record)
-                progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
-                monitored = record.get("val_loss", record["train_loss"])
-                if monitored < best_loss - 1e-4:
-                    best_loss, best_epoch, waited = monitored, epoch + 1, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    waited += 1
-                    if n_val and waited >= self.patience:
-                        break
-            progress.close()
-            if best_state is not None:
-                model.load_state_dict(best_state)
-            model.eval()
+                return record
+
+            self.history_, best_epoch = train_epochs(model, run_epoch, self.epochs, self.patience, "val_loss",
+                                                     "train_loss", bool(n_val), "bigru")
         self.model_ = model
         self.best_epoch_ = best_epoch
         self.n_validation_sentences_ = int(n_val)
         return self
 
-    # -- pickling: the torch module class is built lazily, so store its weights instead ----
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        if "model_" in state:
-            state["model_"] = {k: v.clone() for k, v in self.model_.state_dict().items()}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        weights = state.get("model_")
-        self.__dict__.update(state)
-        if isinstance(weights, dict):
-            self.model_ = _build_model(len(self.vocab_) + 1, self.dim, self.hidden, len(self.classes_),
-                                       self.dropout)
-            self.model_.load_state_dict(weights)
-            self.model_.eval()
+    def _empty_model(self):
+        """The unfitted module of this encoder's shape (for unpickling)."""
+        return _build_model(len(self.vocab_) + 1, self.dim, self.hidden, len(self.classes_),
+                            self.dropout)
 
     # -- inference ------------------------------------------------------------------------
     def _forward(self, corpus: Corpus, head: bool) -> np.ndarray:

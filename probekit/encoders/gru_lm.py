@@ -22,7 +22,6 @@ the earlier sentences) only.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Literal
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
+from probekit.encoders.training import TorchModelPickling, train_epochs
 from probekit.encoders.bigru import _batches, _padded, _rows, _torch_threads
 from probekit.encoders.embeddings import (
     check_choice,
@@ -73,7 +73,7 @@ def _build_model(n_inputs: int, n_outputs: int, dim: int, hidden: int, layers: i
 
 
 @register_encoder(NAME)
-class GRULanguageModelEncoder(Encoder):
+class GRULanguageModelEncoder(TorchModelPickling, Encoder):
     """Label-free comparison: a unidirectional GRU next-word LM; features = its hidden states.
 
     Options: ``dim`` (embedding size), ``hidden`` (GRU units; features have ``hidden`` columns,
@@ -154,7 +154,6 @@ class GRULanguageModelEncoder(Encoder):
     def fit(self, corpus: Corpus, labels: np.ndarray | None = None) -> "GRULanguageModelEncoder":
         """Train the LM on the words of ``corpus``; ``labels`` is ignored (label-free encoder)."""
         import torch
-        from tqdm.auto import tqdm
 
         del labels  # never used: this encoder sees only the words
         self.vocab_ = fit_vocabulary(corpus, self.lowercase, self.max_vocab)
@@ -227,27 +226,14 @@ class GRULanguageModelEncoder(Encoder):
                         total, count = total + float(loss.detach()), count + n
                 return total / max(count, 1) / LN2
 
-            self.history_ = []
-            best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
-            progress = tqdm(range(self.epochs), desc=NAME, unit="epoch", disable=None)
-            for epoch in progress:
-                record = {"epoch": epoch + 1, "train_bits": run_epoch(train_idx, train=True)}
+            def one_epoch() -> dict:
+                record = {"train_bits": run_epoch(train_idx, train=True)}
                 if n_val:
                     record["val_bits"] = run_epoch(val_idx, train=False)
-                self.history_.append(record)
-                progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
-                monitored = record.get("val_bits", record["train_bits"])
-                if monitored < best_loss - 1e-4:
-                    best_loss, best_epoch, waited = monitored, epoch + 1, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    waited += 1
-                    if n_val and waited >= self.patience:
-                        break
-            progress.close()
-            if best_state is not None:
-                model.load_state_dict(best_state)
-            model.eval()
+                return record
+
+            self.history_, best_epoch = train_epochs(model, one_epoch, self.epochs, self.patience, "val_bits",
+                                                     "train_bits", bool(n_val), NAME)
         self.model_ = model
         self.best_epoch_ = best_epoch
         self.n_validation_sentences_ = int(n_val)
@@ -256,21 +242,10 @@ class GRULanguageModelEncoder(Encoder):
         self.val_bits_ = best.get("val_bits")
         return self
 
-    # -- pickling: the torch module class is built lazily, so store its weights instead ----
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        if "model_" in state:
-            state["model_"] = {k: v.clone() for k, v in self.model_.state_dict().items()}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        weights = state.get("model_")
-        self.__dict__.update(state)
-        if isinstance(weights, dict):
-            self.model_ = _build_model(len(self.vocab_) + 2, len(self.vocab_) + 1, self.dim, self.hidden,
-                                       self.layers, self.dropout)
-            self.model_.load_state_dict(weights)
-            self.model_.eval()
+    def _empty_model(self):
+        """The unfitted module of this encoder's shape (for unpickling)."""
+        return _build_model(len(self.vocab_) + 2, len(self.vocab_) + 1, self.dim, self.hidden,
+                            self.layers, self.dropout)
 
     # -- inference ------------------------------------------------------------------------
     def encode(self, corpus: Corpus) -> Features:
