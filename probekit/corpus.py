@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import conllu
 import numpy as np
@@ -237,7 +237,3 @@ def write_conllu(sentences: Iterable[Sentence], path: str | os.PathLike) -> None
 
     atomic_write_text(Path(path), format_conllu(sentences))
 
-
-def iter_conllu_files(paths: Iterable[str | os.PathLike]) -> Iterator[Corpus]:
-    for path in paths:
-        yield read_conllu(path)
