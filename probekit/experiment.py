@@ -24,7 +24,7 @@ from probekit.cache import FeatureCache, cached_encode
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.io import atomic_write_json
-from probekit.metrics import classification_metrics, cross_entropy_bits, majority_baseline
+from probekit.metrics import classification_metrics, information_metrics, majority_baseline
 from probekit.provenance import git_commit, package_versions
 from probekit.tasks import resolve_task_name
 
@@ -191,9 +191,10 @@ def _evaluate(config, probe, probe_name, f_train, f_test, y_train, y_test, test,
     keep_train = y_train.labels >= 0
     x_train, labels_train = f_train.X[keep_train], y_train.labels[keep_train]
     say(f"fitting probe {probe_name}")
-    metrics, predictions = timer("probe", lambda: _fit_and_score(probe, x_train, labels_train, f_test.X, y_test,
-                                                                   len(y_train.names)))
     sentence_ids = test.sentence_index()
+    metrics, predictions = timer("probe", lambda: _fit_and_score(probe, x_train, labels_train, f_test.X, y_test,
+                                                                   len(y_train.names), sentence_ids,
+                                                                   config.n_boot, config.seed))
     say("scoring")
     scored = {
         mode: classification_metrics(y_test.labels, pred, sentence_ids, y_test.names, y_test.subsets,
@@ -231,7 +232,8 @@ def _params(component: Any) -> dict:
     return {k: v if isinstance(v, (int, float, str, bool, type(None), list, tuple)) else repr(v) for k, v in params.items()}
 
 
-def _fit_and_score(probe, x_train, y_train, x_test, y_test, n_classes) -> tuple[dict, dict[str, np.ndarray]]:
+def _fit_and_score(probe, x_train, y_train, x_test, y_test, n_classes, test_sentences, n_boot, seed
+                   ) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit the probe; return extra metrics and the test predictions per readout mode.
 
     An unsupervised probe is fitted on features alone; the cluster -> label mapping is then
@@ -249,7 +251,7 @@ def _fit_and_score(probe, x_train, y_train, x_test, y_test, n_classes) -> tuple[
     probe.fit(x_train, y_train, n_classes=n_classes)
     proba = probe.predict_proba(x_test)
     predictions = {"supervised": np.asarray(proba.argmax(1), dtype=np.int64)}
-    return {"cross_entropy_bits": cross_entropy_bits(proba, y_test.labels)}, predictions
+    return information_metrics(proba, y_test.labels, y_train, test_sentences, n_boot, seed), predictions
 
 
 def record_path(record: dict, out_dir: Path) -> Path:

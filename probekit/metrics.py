@@ -118,3 +118,48 @@ def cross_entropy_bits(proba: np.ndarray, y_true: np.ndarray) -> float:
     keep = y_true >= 0
     p = proba[np.flatnonzero(keep), y_true[keep]]
     return float(-np.mean(np.log2(np.clip(p, 1e-12, 1.0))))
+
+
+def label_entropy_bits(labels: np.ndarray, n_classes: int) -> float:
+    """Entropy of the label distribution (words with label -1 left out), in bits."""
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def information_metrics(proba: np.ndarray, y_true: np.ndarray, train_labels: np.ndarray,
+                        sentence_ids: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Held-out cross-entropy and V-information, in bits, with 95% bootstrap CIs over sentences.
+
+    V-information (Xu et al., 2020) for the probe family V is ``I_V = H_V(Y) - H_V(Y | X)``:
+    the bits about the label a probe extracts from the features beyond knowing the label
+    distribution. ``H_V(Y)`` is the held-out cross-entropy of the best featureless predictor,
+    the *training* label distribution (add-one smoothed so no class has probability 0);
+    ``H_V(Y | X)`` is the probe's held-out cross-entropy. Both are per word and are resampled
+    together, so the CI of their difference accounts for their correlation.
+    """
+    keep = y_true >= 0
+    n_classes = proba.shape[1]
+    labels = y_true[keep]
+    probe_bits = -np.log2(np.clip(proba[np.flatnonzero(keep), labels], 1e-12, 1.0))
+    prior = np.bincount(train_labels[train_labels >= 0], minlength=n_classes) + 1.0
+    null_bits = -np.log2(prior[labels] / prior.sum())
+    _, sentences = np.unique(sentence_ids[keep], return_inverse=True)
+    n_sentences = int(sentences.max()) + 1 if sentences.size else 0
+
+    def per_sentence(values: np.ndarray) -> np.ndarray:
+        return np.bincount(sentences, weights=values, minlength=n_sentences)
+
+    counts = per_sentence(np.ones_like(probe_bits))
+    weights = _bootstrap_weights(n_sentences, n_boot, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot_probe = (weights @ per_sentence(probe_bits)) / (weights @ counts)
+        boot_null = (weights @ per_sentence(null_bits)) / (weights @ counts)
+    probe_ce = float(probe_bits.mean()) if probe_bits.size else float("nan")
+    null_ce = float(null_bits.mean()) if null_bits.size else float("nan")
+    return {
+        "cross_entropy_bits": _summary(probe_ce, boot_probe),
+        "label_entropy_bits": _summary(null_ce, boot_null),
+        "train_label_entropy_bits": label_entropy_bits(train_labels, n_classes),
+        "v_information_bits": _summary(null_ce - probe_ce, boot_null - boot_probe),
+    }

@@ -38,6 +38,7 @@ def _flat_row(record: dict) -> dict:
         "accuracy_ci_low": metrics["accuracy"]["ci_low"],
         "accuracy_ci_high": metrics["accuracy"]["ci_high"],
         "macro_f1": _value(metrics.get("macro_f1")),
+        "v_information_bits": _value(metrics.get("v_information_bits")),
         "struct_accuracy": _value(subset.get("accuracy")),
         "struct_macro_recall": _value(subset.get("macro_recall")),
         "struct_n": subset.get("n", 0),
@@ -76,7 +77,7 @@ def _sort_key(column: pd.Series) -> pd.Series:
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per (task, train size, encoder, probe), with the seed count."""
     keys = ["task", "train_size", "encoder", "layer", "probe", "readout"]
-    columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "struct_accuracy",
+    columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "v_information_bits", "struct_accuracy",
                "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy", "selectivity",
                "mdl_compression"]
     grouped = frame.groupby(keys, sort=False, dropna=False)
@@ -157,6 +158,12 @@ def run_table(record: dict) -> pd.DataFrame:
                      "ci95_high": metric.get("ci_high"), "majority_baseline": _value(baseline), "n_words": n})
 
     add("accuracy", metrics["accuracy"], majority["accuracy"], metrics["n"])
+    if "v_information_bits" in metrics:
+        add("cross-entropy (bits per word)", metrics["cross_entropy_bits"], None, metrics["n"])
+        add("label entropy H(Y) under the training distribution (bits per word)",
+            metrics["label_entropy_bits"], None, metrics["n"])
+        add("V-information H(Y) - cross-entropy (bits per word)", metrics["v_information_bits"], None,
+            metrics["n"])
     add("macro-F1 (over roles)", metrics["macro_f1"], majority["macro_f1"], metrics["n"])
     for name, subset in metrics.get("subsets", {}).items():
         base = majority["subsets"].get(name, {})

@@ -55,3 +55,40 @@ def test_majority_and_cross_entropy():
     assert list(majority_baseline(np.array([2, 2, 1, -1, -1, -1]), np.zeros(3, int))) == [2, 2, 2]
     proba = np.array([[0.5, 0.5], [0.25, 0.75]])
     assert cross_entropy_bits(proba, np.array([0, 1])) == pytest.approx((1 + np.log2(4 / 3)) / 2)
+
+
+def _probe_information(X_train, y_train, X_test, y_test, sentences, C=1.0):
+    import probekit  # noqa: F401  (registers the probes)
+    from probekit import registry
+    from probekit.metrics import information_metrics
+
+    probe = registry.probes.create("linear", C=C).fit(X_train, y_train, n_classes=5)
+    return information_metrics(probe.predict_proba(X_test), y_test, y_train, sentences, n_boot=300)
+
+
+def test_v_information_of_one_hot_targets_is_the_label_entropy():
+    from probekit.metrics import label_entropy_bits
+
+    rng = np.random.default_rng(0)
+    p = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
+    y_train, y_test = rng.choice(5, 4000, p=p), rng.choice(5, 2000, p=p)
+    one_hot = np.eye(5, dtype=np.float32)
+    info = _probe_information(one_hot[y_train], y_train, one_hot[y_test], y_test, np.arange(2000) // 10, C=100.0)
+    entropy = label_entropy_bits(y_train, 5)
+    assert info["train_label_entropy_bits"] == pytest.approx(entropy)
+    assert info["label_entropy_bits"]["value"] == pytest.approx(entropy, abs=0.05)  # held-out, train prior
+    assert entropy > 1.9 and info["v_information_bits"]["value"] == pytest.approx(entropy, abs=0.06)
+    assert info["cross_entropy_bits"]["value"] < 0.02
+
+
+def test_v_information_of_noise_is_zero_within_its_ci():
+    rng = np.random.default_rng(1)
+    p = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
+    y_train, y_test = rng.choice(5, 4000, p=p), rng.choice(5, 3000, p=p)
+    noise_train, noise_test = rng.normal(size=(4000, 16)), rng.normal(size=(3000, 16))
+    info = _probe_information(noise_train, y_train, noise_test, y_test, np.arange(3000) // 10)
+    v = info["v_information_bits"]
+    # Fitting 16 noise weights per class costs a little held-out loss, so V on pure noise sits a
+    # few thousandths of a bit below zero; the paired bootstrap CI is that tight too.
+    assert v["ci_low"] - 0.005 <= 0.0 <= v["ci_high"] + 0.005 and abs(v["value"]) < 0.01
+    assert v["ci_high"] - v["ci_low"] < 0.02
