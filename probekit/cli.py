@@ -112,6 +112,8 @@ def list_command(kind: str | None) -> None:
               help="Train on the first N training sentences (or 'all'). Comma-separate several sizes.")
 @click.option("--learning-curve", is_flag=True,
               help="Run at training sizes 25,100,400,1600 and all sentences (one record each).")
+@click.option("--lags", default=None,
+              help="For the identity task: comma-separated lags (e.g. 0,1,2,4,8), one record each (= -O lag=K).")
 @click.option("-O", "--task-option", "task_options", multiple=True, metavar="KEY=VALUE",
               help="Override a task option, e.g. -O n_train=2000 -O scheme=thematic.")
 @click.option("-E", "--encoder-option", "encoder_options", multiple=True, metavar="KEY=VALUE",
@@ -133,7 +135,7 @@ def list_command(kind: str | None) -> None:
 @click.option("--no-cache", is_flag=True,
               help="Recompute features even where the feature cache has them (PROBEKIT_CACHE).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result tables.")
-def run(encoder, task, probe, seed, seeds, train_size, learning_curve, task_options, encoder_options,
+def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, task_options, encoder_options,
         probe_options, out, n_boot, fmt, control, mdl, no_cache, quiet) -> None:
     """Run ENCODER on TASK with PROBE; print metrics and write one record per run.
 
@@ -154,11 +156,15 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, task_opti
         raise ProbekitError("give either --learning-curve or --train-size, not both.")
     sizes = list(DEFAULT_LEARNING_CURVE) if learning_curve else (
         _int_list(train_size, "--train-size", allow_all=True) if train_size is not None else [None])
+    base_task_options = _options(task_options, "-O")
+    if lags is not None and "lag" in base_task_options:
+        raise ProbekitError("give either --lags or -O lag=K, not both.")
+    lag_options = [{"lag": lag} for lag in _int_list(lags, "--lags")] if lags is not None else [{}]
     configs = [
         RunConfig(encoder=encoder, task=task, probe=probe, seed=s, train_size=size,
-                  encoder_options=_options(encoder_options, "-E"), task_options=_options(task_options, "-O"),
+                  encoder_options=_options(encoder_options, "-E"), task_options={**base_task_options, **lag},
                   probe_options=_options(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
-        for s in seed_list for size in sizes
+        for s in seed_list for size in sizes for lag in lag_options
     ]
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
     for config in configs:

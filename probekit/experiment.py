@@ -198,12 +198,12 @@ def _evaluate(config, probe, probe_name, f_train, f_test, y_train, y_test, test,
     say("scoring")
     scored = {
         mode: classification_metrics(y_test.labels, pred, sentence_ids, y_test.names, y_test.subsets,
-                                     n_boot=config.n_boot, seed=config.seed)
+                                     n_boot=config.n_boot, seed=config.seed, per_class=y_test.per_class)
         for mode, pred in predictions.items()
     }
     majority = classification_metrics(y_test.labels, majority_baseline(y_train.labels, y_test.labels),
                                       sentence_ids, y_test.names, y_test.subsets, n_boot=config.n_boot,
-                                      seed=config.seed)
+                                      seed=config.seed, per_class=y_test.per_class)
     primary = next(iter(scored))
     return {
         "record_version": RECORD_VERSION,
@@ -211,7 +211,7 @@ def _evaluate(config, probe, probe_name, f_train, f_test, y_train, y_test, test,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {**asdict(config), "probe": probe_name},
         "data": {
-            "labels": list(y_test.names), "feature_dim": f_train.dim,
+            "labels": list(y_test.names) if y_test.per_class else len(y_test.names), "feature_dim": f_train.dim,
             "feature_blocks": {k: list(v) for k, v in f_train.blocks.items()},
         },
         "metrics": {**scored[primary], **metrics, "readout": primary},

@@ -72,6 +72,7 @@ def classification_metrics(
     subsets: dict[str, np.ndarray] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    per_class: bool = True,
 ) -> dict:
     """Accuracy, macro-F1 over classes, per-class accuracy and subset metrics, with CIs.
 
@@ -98,7 +99,7 @@ def classification_metrics(
             result[key] = _summary(float(point[key]), boot[key])
         result["per_class"] = {
             names[k]: {"n": int(totals[2][k]), **_summary(float(point["recall"][k]), boot["recall"][:, k])}
-            for k in classes
+            for k in (classes if per_class else ())
         }
         return result
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from probekit.errors import ProbekitError
 from probekit.registry import tasks as task_registry
-from probekit.tasks import roles  # noqa: F401  (registers the task types)
+from probekit.tasks import identity, roles  # noqa: F401  (registers the task types)
 from probekit.tasks.base import Targets, Task, TaskData
 
 __all__ = ["Task", "TaskData", "Targets", "load_task_file", "resolve_task_name"]

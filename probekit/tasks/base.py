@@ -20,6 +20,7 @@ class Targets:
     labels: np.ndarray
     names: tuple[str, ...]
     subsets: dict[str, np.ndarray] = field(default_factory=dict)
+    per_class: bool = True  # report a metric per label (off for 1,000-word identity vocabularies)
 
 
 @dataclass

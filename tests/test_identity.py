@@ -1,0 +1,68 @@
+"""The identity task: the word `lag` steps back, over the most frequent types plus OTHER."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import probekit  # noqa: F401
+from probekit import registry
+from probekit.cli import main
+from probekit.errors import ProbekitError
+
+
+def make(**options):
+    task = registry.tasks.create("identity", **{"n_train": 50, "n_test": 20, "sentence_length": 10,
+                                                "random_types": 30, "vocab_size": 20, **options})
+    return task, task.load()
+
+
+@pytest.mark.parametrize("lag", [0, 1, 3])
+def test_target_is_the_word_lag_steps_back_across_sentences(lag):
+    task, data = make(lag=lag)
+    targets = task.targets(data.test)
+    words = data.test.words()
+    ids = task.vocab_.ids(words)
+    assert (targets.labels[:lag] == -1).all()
+    assert np.array_equal(targets.labels[lag:], ids[: len(words) - lag])
+    names = np.array(targets.names)
+    known = targets.labels[lag:] > 0
+    assert (names[targets.labels[lag:][known]] == np.array(words[: len(words) - lag])[known]).all()
+    assert targets.names[0] == "OTHER" and len(targets.names) == 21
+
+
+def test_within_sentence_leaves_out_positions_without_a_word_lag_back():
+    task, data = make(lag=2, within_sentence=True)
+    labels = task.targets(data.test).labels
+    positions = data.test.positions()
+    assert (labels[positions < 2] == -1).all() and (labels[positions >= 2] >= 0).all()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"lag": -1}, "lag must be 0 or more"),
+    ({"vocab_size": 500}, "larger than the 30 word types"),
+    ({"lag": 5, "within_sentence": True, "sentence_length": 4, "vocab_size": 5}, "too short for lag 5"),
+    ({"source": "text", "text_path": "/nonexistent.txt"}, "needs an existing text file"),
+])
+def test_bad_input(options, message):
+    with pytest.raises(ProbekitError, match=message):
+        make(**options)
+
+
+def test_text_source_and_lag_sweep(tmp_path):
+    text = tmp_path / "t.txt"
+    rng = np.random.default_rng(0)
+    text.write_text("\n".join(" ".join(f"w{i}" for i in rng.integers(0, 12, 8)) for _ in range(300)))
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["run", "-e", "ema", "-E", "reset=false", "-t", "identity", "--lags", "0,2",
+                                       "-O", "source=text", "-O", f"text_path={text}", "-O", "vocab_size=12",
+                                       "--bootstrap", "100", "-q", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = {json.loads(p.read_text())["config"]["task_options"]["lag"]: json.loads(p.read_text())
+               for p in out.glob("*.json")}
+    assert sorted(records) == [0, 2]
+    bits = {lag: r["metrics"]["v_information_bits"]["value"] for lag, r in records.items()}
+    assert records[0]["metrics"]["accuracy"]["value"] > 0.95        # the x block holds the current word
+    assert bits[0] > bits[2] + 1.0                                   # and recent words fade
+    assert records[0]["metrics"]["per_class"] == {}                  # no 1,000-row tables
