@@ -34,6 +34,7 @@ def _flat_row(record: dict) -> dict:
         "train_size": "all" if config.get("train_size") is None else int(config["train_size"]),
         "seed": config["seed"],
         "layer": config.get("layer"),
+        "lag": record.get("resolved", {}).get("task_params", {}).get("lag"),
         "accuracy": _value(metrics.get("accuracy")),
         "accuracy_ci_low": metrics["accuracy"]["ci_low"],
         "accuracy_ci_high": metrics["accuracy"]["ci_high"],
@@ -76,7 +77,7 @@ def _sort_key(column: pd.Series) -> pd.Series:
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per (task, train size, encoder, probe), with the seed count."""
-    keys = ["task", "train_size", "encoder", "layer", "probe", "readout"]
+    keys = ["task", "train_size", "encoder", "layer", "lag", "probe", "readout"]
     columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "v_information_bits", "struct_accuracy",
                "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy", "selectivity",
                "mdl_compression"]
@@ -133,6 +134,41 @@ def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
     table = layered.pivot_table(index="layer", columns="column", values="accuracy", aggfunc="mean")
     table.columns.name = None
     return table.reset_index()
+
+
+def identity_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """V-information (bits) by lag, one row per (task, encoder, probe), with curve summaries.
+
+    ``half_lag`` is the lag at which V-information first falls to half its value at the
+    smallest lag (linear interpolation between measured lags; NaN if it never does);
+    ``total_bits`` sums V-information over the measured lags, negative estimates counted as 0.
+    Means over seeds.
+    """
+    lagged = frame.dropna(subset=["lag", "v_information_bits"])
+    if lagged.empty:
+        return pd.DataFrame()
+    lagged = lagged.assign(lag=lagged.lag.astype(int))
+    table = lagged.pivot_table(index=["task", "encoder", "probe"], columns="lag", values="v_information_bits",
+                               aggfunc="mean")
+    lags = np.array(table.columns, dtype=float)
+    table.columns = [f"lag {lag}" for lag in table.columns]
+    table["half_lag"] = [_half_lag(lags, row) for row in table.to_numpy()]
+    # a negative estimate (the probe's overfitting cost) recovers no bits: it counts as 0
+    table["total_bits"] = np.nansum(table[[c for c in table.columns if c.startswith("lag ")]].clip(lower=0), axis=1)
+    return table.reset_index()
+
+
+def _half_lag(lags: np.ndarray, bits: np.ndarray) -> float:
+    known = ~np.isnan(bits)
+    lags, bits = lags[known], bits[known]
+    if lags.size < 2 or bits[0] <= 0:
+        return float("nan")
+    half = bits[0] / 2
+    below = np.flatnonzero(bits <= half)
+    if not below.size:
+        return float("nan")
+    i = below[0]
+    return float(lags[i - 1] + (bits[i - 1] - half) / (bits[i - 1] - bits[i]) * (lags[i] - lags[i - 1]))
 
 
 def render(frame: pd.DataFrame, fmt: Format = "markdown", digits: int = 3) -> str:

@@ -66,3 +66,27 @@ def test_text_source_and_lag_sweep(tmp_path):
     assert records[0]["metrics"]["accuracy"]["value"] > 0.95        # the x block holds the current word
     assert bits[0] > bits[2] + 1.0                                   # and recent words fade
     assert records[0]["metrics"]["per_class"] == {}                  # no 1,000-row tables
+
+
+def test_curve_summaries():
+    import pandas as pd
+
+    from probekit.report import _half_lag, identity_curve_table
+
+    assert _half_lag(np.array([0, 1, 2, 4.0]), np.array([8, 6, 3, 1.0])) == pytest.approx(1 + 2 / 3)
+    assert np.isnan(_half_lag(np.array([0, 1.0]), np.array([8, 5.0])))
+    frame = pd.DataFrame({"task": "identity", "encoder": "ema", "probe": "linear", "seed": [0, 1, 0, 1],
+                          "lag": [0, 0, 2, 2], "v_information_bits": [4.0, 6.0, 1.0, 2.0]})
+    table = identity_curve_table(frame)
+    assert list(table[["lag 0", "lag 2"]].iloc[0]) == [5.0, 1.5]
+    assert table.total_bits.iloc[0] == 6.5 and table.half_lag.iloc[0] == pytest.approx(2 * 2.5 / 3.5)
+
+
+def test_negative_estimates_add_no_bits():
+    import pandas as pd
+
+    from probekit.report import identity_curve_table
+
+    frame = pd.DataFrame({"task": "identity", "encoder": "ema", "probe": "linear", "seed": 0,
+                          "lag": [0, 1, 2], "v_information_bits": [4.0, 1.0, -3.0]})
+    assert identity_curve_table(frame).total_bits.iloc[0] == 5.0
