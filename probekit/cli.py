@@ -216,6 +216,22 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
                "(needs records of ema + hebbian and of bigru on the same task and training size)")
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG file to write.")
+@click.option("--metric", type=click.Choice(["v_information", "accuracy"]), default="v_information",
+              show_default=True, help="What to plot against lag.")
+def plot(paths, output, metric) -> None:
+    """Plot identity-task records (default: results/runs): a metric against lag, one line per
+    encoder and probe, with 95% CI bands (means over seeds)."""
+    from probekit.experiment import load_results
+    from probekit.report import plot_identity_curves, results_frame
+
+    plot_identity_curves(results_frame(load_results(list(paths) or None)), output, metric)
+    click.echo(f"wrote {output}", err=True)
+
+
 @main.group(cls=_Group)
 def cache() -> None:
     """Inspect or empty the feature cache ($PROBEKIT_CACHE, default ~/.cache/probekit)."""

@@ -8,6 +8,7 @@ product, so 1,000 replicates over thousands of sentences cost milliseconds.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,7 +61,9 @@ def _scores(tp: np.ndarray, pred: np.ndarray, gold: np.ndarray, classes: np.ndar
         recall = tp / gold
         f1 = np.where(pred + gold > 0, 2 * tp / (pred + gold), 0.0)
         macro_f1 = f1[..., classes].mean(-1) if classes.size else np.full(accuracy.shape, np.nan)
-        macro_recall = np.nanmean(recall[..., classes], -1) if classes.size else np.full(accuracy.shape, np.nan)
+        with warnings.catch_warnings():  # a bootstrap replicate may miss every word of a class
+            warnings.simplefilter("ignore", RuntimeWarning)
+            macro_recall = np.nanmean(recall[..., classes], -1) if classes.size else np.full(accuracy.shape, np.nan)
     return {"accuracy": accuracy, "macro_f1": macro_f1, "macro_recall": macro_recall, "recall": recall}
 
 

@@ -7,6 +7,7 @@ structure-dependent subset. :func:`ratio_table` computes it from whatever record
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -40,6 +41,8 @@ def _flat_row(record: dict) -> dict:
         "accuracy_ci_high": metrics["accuracy"]["ci_high"],
         "macro_f1": _value(metrics.get("macro_f1")),
         "v_information_bits": _value(metrics.get("v_information_bits")),
+        "v_information_ci_low": (metrics.get("v_information_bits") or {}).get("ci_low", np.nan),
+        "v_information_ci_high": (metrics.get("v_information_bits") or {}).get("ci_high", np.nan),
         "struct_accuracy": _value(subset.get("accuracy")),
         "struct_macro_recall": _value(subset.get("macro_recall")),
         "struct_n": subset.get("n", 0),
@@ -218,3 +221,41 @@ def run_table(record: dict) -> pd.DataFrame:
         add("MDL online codelength (bits)", {"value": mdl["online_codelength_bits"]}, None, mdl["n"])
         add("MDL compression (uniform / online)", {"value": mdl["compression"]}, None, mdl["n"])
     return pd.DataFrame(rows)
+
+
+PLOT_METRICS = {"v_information": ("v_information_bits", "V-information (bits per word)"),
+                "accuracy": ("accuracy", "accuracy")}
+
+
+def plot_identity_curves(frame: pd.DataFrame, path, metric: str = "v_information") -> None:
+    """A PNG of ``metric`` against lag, one line per (task, encoder, probe), 95% CI bands.
+
+    Lines are means over seeds; the band spans the mean CI bounds. Written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from probekit.io import atomic_write
+
+    column, label = PLOT_METRICS[metric]
+    low, high = ("accuracy_ci_low", "accuracy_ci_high") if metric == "accuracy" else \
+        ("v_information_ci_low", "v_information_ci_high")
+    lagged = frame.dropna(subset=["lag", column])
+    if lagged.empty:
+        raise ProbekitError("no identity-task records with lags to plot: run e.g. "
+                            "`probekit run -e ema -t identity --lags 0,1,2,4,8` first.")
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for (task, encoder, probe), rows in lagged.groupby(["task", "encoder", "probe"], sort=True):
+        curve = rows.groupby("lag")[[column, low, high]].mean().sort_index()
+        lags = curve.index.to_numpy(dtype=float)
+        axes.plot(lags, curve[column], marker="o", label=f"{encoder} + {probe} ({task})")
+        axes.fill_between(lags, curve[low], curve[high], alpha=0.2)
+    axes.set_xlabel("lag k (the word k steps back)")
+    axes.set_ylabel(label)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    plt.close(figure)

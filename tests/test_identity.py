@@ -90,3 +90,22 @@ def test_negative_estimates_add_no_bits():
     frame = pd.DataFrame({"task": "identity", "encoder": "ema", "probe": "linear", "seed": 0,
                           "lag": [0, 1, 2], "v_information_bits": [4.0, 1.0, -3.0]})
     assert identity_curve_table(frame).total_bits.iloc[0] == 5.0
+
+
+def test_plot_writes_a_png_and_refuses_records_without_lags(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "runs"
+    for encoder in ("ema", "type"):
+        assert runner.invoke(main, ["run", "-e", encoder, "-t", "identity", "--lags", "0,1", "-O", "n_train=60",
+                                    "-O", "n_test=20", "-O", "random_types=20", "-O", "vocab_size=20",
+                                    "--bootstrap", "100", "-q", "--out", str(out)]).exit_code == 0
+    png = tmp_path / "curves.png"
+    result = runner.invoke(main, ["plot", str(out), "-o", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    roles_only = tmp_path / "roles"
+    runner.invoke(main, ["run", "-e", "type", "-t", "roles", "-O", "n_train=50", "-O", "n_test=20", "-q",
+                         "--bootstrap", "100", "--out", str(roles_only)])
+    refused = runner.invoke(main, ["plot", str(roles_only), "-o", str(tmp_path / "none.png")])
+    assert refused.exit_code == 2 and "no identity-task records" in refused.output
+    assert not (tmp_path / "none.png").exists()
