@@ -19,7 +19,6 @@ shared machine vary with its load; the record keeps the load average and thread 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -35,6 +34,7 @@ from probekit.cache import FeatureCache, cached_encode, human_size  # noqa: E402
 from probekit.corpus import read_conllu  # noqa: E402
 from probekit.encoders.hf import HFCausalLMEncoder  # noqa: E402
 from probekit.io import atomic_write_json  # noqa: E402
+from common import add_local_gpt2_options  # noqa: E402
 
 
 def build_model(folder: Path, tokenizer_dir: Path, layers: int, dim: int, seed: int = 0) -> Path:
@@ -55,7 +55,6 @@ def timed(work) -> tuple[float, object]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    shared = REPO.parent / "shared"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=1000, help="first N sentences of EWT dev")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (>= 5 recommended)")
@@ -63,10 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--all-layers", action="store_true", help="encode every layer (bigger entries)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    data = os.environ.get("PROBEKIT_DATA", shared / "data" / "ud-english-ewt")
-    parser.add_argument("--data", type=Path, default=Path(data), help="folder with en_ewt-ud-dev.conllu")
-    parser.add_argument("--tokenizer", type=Path, default=shared / "models" / "gpt2-tokenizer")
+    add_local_gpt2_options(parser)
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: a temporary folder")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cache_speedup.json")
     args = parser.parse_args(argv)

@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from probekit.encoders.ema import ema_trace  # noqa: E402
 from probekit.io import atomic_write_json  # noqa: E402
+from common import cpu_model  # noqa: E402
 
 RATES = (0.5, 0.1, 0.02)
 
@@ -65,16 +66,8 @@ def machine() -> dict:
     import scipy
     import pandas
     from threadpoolctl import threadpool_info
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(),
+        "cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version(),
         "numpy": np.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__,
         "blas": [{k: p.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
                  for p in threadpool_info()],
@@ -199,7 +192,6 @@ def main() -> None:
     for k, v in targets.items():
         print(f"target {k}: {'met' if v else 'MISSED'}")
     print("BLAS:", result["machine"]["blas"], "(probekit's ema_trace limits BLAS to 1 thread while it runs)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

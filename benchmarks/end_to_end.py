@@ -132,7 +132,6 @@ def main() -> None:
     }
     for k, v in result["targets_met"].items():
         print(f"target {k}: {'met' if v else 'MISSED'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, result)
     print(f"wrote {args.out}")
 

@@ -41,21 +41,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cache_speedup import build_model, timed  # noqa: E402
+from common import add_local_gpt2_options, cpu_model  # noqa: E402
 
 from probekit.cache import FeatureCache, cached_encode  # noqa: E402
 from probekit.corpus import read_conllu  # noqa: E402
 from probekit.encoders.hf import HFCausalLMEncoder  # noqa: E402
 from probekit.io import atomic_write_json  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_pipeline(model_dir: Path):
@@ -75,17 +66,13 @@ def make_pipeline(model_dir: Path):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    shared = REPO.parent / "shared"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=500, help="first N sentences of EWT dev")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds after one warm-up (>= 5 recommended)")
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16, help="probekit's batch_size (its default: 16)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: environment's)")
-    data = os.environ.get("PROBEKIT_DATA", shared / "data" / "ud-english-ewt")
-    parser.add_argument("--data", type=Path, default=Path(data), help="folder with en_ewt-ud-dev.conllu")
-    parser.add_argument("--tokenizer", type=Path, default=shared / "models" / "gpt2-tokenizer")
+    add_local_gpt2_options(parser)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "transformer_extraction.json")
     args = parser.parse_args(argv)
 
