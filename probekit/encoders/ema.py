@@ -149,6 +149,25 @@ def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, res
     return out
 
 
+def shifted_trace_states(traces: np.ndarray, lag: int, offsets: np.ndarray, reset: bool,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """Row t gets ``traces[t - lag]``: the state ``lag`` steps back, one shifted copy.
+
+    Rows with no state ``lag`` back get 0, as the recurrence's ``h_0 = 0`` would give: the first
+    ``lag`` rows of the stream, and with ``reset`` the first ``lag`` rows of every sentence.
+    """
+    traces = np.asarray(traces)
+    n = traces.shape[0]
+    if out is None:
+        out = np.empty_like(traces)
+    out[:min(lag, n)] = 0.0
+    out[lag:] = traces[:n - lag] if lag < n else traces[:0]
+    if reset and n:
+        positions = np.arange(n) - _sentence_starts(offsets, n)
+        out[positions < lag] = 0.0
+    return out
+
+
 def _single_threaded_blas():
     """A context where BLAS runs on one thread (its threading only slows these small products)."""
     try:
@@ -246,7 +265,12 @@ class EMAEncoder(Encoder):
     tuned by the ``hebbian_*`` options); ``reset`` (restart traces at each sentence);
     ``include_current`` (prepend ``x_t`` as block ``"x"``); ``seed``; ``lowercase`` and
     ``max_vocab`` for the vocabulary learned in ``fit`` (id 0 = unknown bucket).
-    Blocks: ``"x"`` (if ``include_current``) and ``"ema_<rate>"`` per rate.
+    ``history`` (H >= 0) appends the trace states at t-1, ..., t-H (zero before the stream or,
+    with ``reset``, the sentence start): a probe that sees consecutive states can undo the
+    decay by differencing, ``x_{t-k} = (h_{t-k} - (1-a) h_{t-k-1}) / a`` for k < H, so this
+    option is the labelled loophole of the data-processing argument, not an EMA memory.
+    Blocks: ``"x"`` (if ``include_current``), ``"ema_<rate>"`` per rate, then
+    ``"ema_<rate>@t-<j>"`` for j = 1..H and each rate.
     """
 
     def __init__(
@@ -262,6 +286,7 @@ class EMAEncoder(Encoder):
         hebbian_iterations: int = 1,
         hebbian_noise: float = 0.1,
         hebbian_context: Literal["left", "both"] = "left",
+        history: int = 0,
     ):
         if isinstance(rates, (int, float)):
             rates = (rates,)
@@ -283,6 +308,7 @@ class EMAEncoder(Encoder):
         self.hebbian_iterations = check_int("ema", "hebbian_iterations", hebbian_iterations)
         self.hebbian_noise = check_float("ema", "hebbian_noise", hebbian_noise, 0.0, 1.0)
         self.hebbian_context = check_choice("ema", "hebbian_context", hebbian_context, ("left", "both"))
+        self.history = check_int("ema", "history", history, minimum=0)
 
     def fit(self, corpus: Corpus, labels: np.ndarray | None = None) -> "EMAEncoder":
         """Learn the vocabulary (and, for ``hebbian``, the type vectors) from ``corpus``."""
@@ -304,6 +330,12 @@ class EMAEncoder(Encoder):
         return self
 
     @property
+    def n_blocks(self) -> int:
+        """How many equal-width blocks ``encode`` returns (the components an attention probe
+        reads: ``-P n_components=<this>``)."""
+        return int(self.include_current) + len(self.rates) * (1 + self.history)
+
+    @property
     def embedding_dim_(self) -> int:
         require_fitted(self, "vocab_", "ema")
         return len(self.vocab_) if self.embedding == "onehot" else self.dim
@@ -320,7 +352,7 @@ class EMAEncoder(Encoder):
         require_fitted(self, "vocab_", "ema")
         ids = word_ids(self.vocab_, corpus)
         d = self.embedding_dim_
-        n_blocks = len(self.rates) + int(self.include_current)
+        n_blocks = self.n_blocks
         n = corpus.n_tokens
         if n * d * n_blocks * 4 > _WARN_BYTES:
             warnings.warn(f"EMA features of {n} words x {d * n_blocks} columns take "
@@ -338,6 +370,13 @@ class EMAEncoder(Encoder):
             ema_trace(X, rate, corpus.offsets, self.reset, out=out[:, column:column + d])
             blocks[rate_name(rate)] = (column, column + d)
             column += d
+        traces = out[:, column - d * len(self.rates):column]
+        for lag in range(1, self.history + 1):
+            width = traces.shape[1]
+            shifted_trace_states(traces, lag, corpus.offsets, self.reset, out=out[:, column:column + width])
+            for rate in self.rates:
+                blocks[f"{rate_name(rate)}@t-{lag}"] = (column, column + d)
+                column += d
         meta = {
             "encoder": "ema",
             "rates": list(self.rates),
@@ -345,6 +384,7 @@ class EMAEncoder(Encoder):
             "embedding_dim": d,
             "reset": self.reset,
             "include_current": self.include_current,
+            "history": self.history,
             "vocab_size": len(self.vocab_),
             "unknown_fraction": float(np.mean(ids == 0)) if n else 0.0,
             "seed": self.seed,

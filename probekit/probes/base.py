@@ -17,7 +17,8 @@ Unsupervised probes (``unsupervised = True``, e.g. the Hebbian readout) implemen
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -151,6 +152,26 @@ def align_proba(proba_present: np.ndarray, present: np.ndarray, n_classes: int,
         out[:, absent] = eps
     out /= out.sum(axis=1, keepdims=True)
     return out
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread and single-threaded BLAS inside the block, restored afterwards.
+
+    The torch probes (MLP, attention) train small networks on minibatches: their products lose
+    to thread start-up and spin-waiting, 5-10x on a shared 2-core machine, and one thread makes
+    a probe's timing independent of the machine. As with :func:`single_threaded`, parallelism
+    belongs one level up.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with single_threaded():
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def single_threaded() -> threadpool_limits:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from probekit.probes.base import Probe
+from probekit.probes.base import Probe, one_torch_thread
 from probekit.registry import register_probe
 
 if TYPE_CHECKING:  # torch loads on first use, so `import probekit` stays fast
@@ -80,7 +80,11 @@ class MLPProbe(Probe):
             )
 
     def fit(self, X: Any, y: Any, n_classes: int | None = None) -> "MLPProbe":
-        """Fit on training rows ``X`` (n, d) and labels ``y`` in 0..n_classes-1."""
+        """Fit on training rows ``X`` (n, d) and labels ``y`` in 0..n_classes-1 (one torch thread)."""
+        with one_torch_thread():
+            return self._fit(X, y, n_classes)
+
+    def _fit(self, X: Any, y: Any, n_classes: int | None) -> "MLPProbe":
         import torch
 
         self._check_options()
@@ -161,7 +165,7 @@ class MLPProbe(Probe):
         self._check_fitted("net_")
         X = self._check_X(X, fitted_dim=self.n_features_in_)
         Xs = torch.from_numpy(self.scaler_.transform(X).astype(np.float32, copy=False))
-        with torch.no_grad():
+        with torch.no_grad(), one_torch_thread():
             return self._logits(self.net_, Xs)
 
     def predict_proba(self, X: Any) -> np.ndarray:
