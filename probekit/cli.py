@@ -195,7 +195,8 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     per task and training size, overall and on the structure-dependent subset.
     """
     from probekit.experiment import load_results
-    from probekit.report import identity_curve_table, layer_table, ratio_table, render, results_frame, summary_table
+    from probekit.report import (depth_table, identity_curve_table, layer_table, ratio_table, render,
+                                 results_frame, summary_table)
 
     frame = results_frame(load_results(list(paths) or None))
     if task_filter:
@@ -204,8 +205,13 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     click.echo(render(table, fmt))
     curves = identity_curve_table(frame)
     if not curves.empty:
-        click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the total:")
+        click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the total "
+                   "(means over n_seeds; total_bits CI over seeds and sentences):")
         click.echo(render(curves, fmt))
+    depth = depth_table(frame)
+    if not depth.empty:
+        click.echo("\nIdentity by layer (accuracy; V-information in bits with its CI over seeds and sentences):")
+        click.echo(render(depth, fmt))
     layers = layer_table(frame)
     if not layers.empty:
         click.echo("\nAccuracy by layer (mean over seeds):")
@@ -222,14 +228,156 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
               help="PNG file to write.")
 @click.option("--metric", type=click.Choice(["v_information", "accuracy"]), default="v_information",
               show_default=True, help="What to plot against lag.")
-def plot(paths, output, metric) -> None:
+@click.option("--by", "x_axis", type=click.Choice(["lag", "layer"]), default="lag", show_default=True,
+              help="x axis: lag (one line per encoder and probe) or layer (multi-layer records, one line per lag).")
+def plot(paths, output, metric, x_axis) -> None:
     """Plot identity-task records (default: results/runs): a metric against lag, one line per
-    encoder and probe, with 95% CI bands (means over seeds)."""
+    encoder and probe (or against layer, one line per lag), with 95% CI bands over seeds and
+    sentences (means over seeds)."""
     from probekit.experiment import load_results
-    from probekit.report import plot_identity_curves, results_frame
+    from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
 
-    plot_identity_curves(results_frame(load_results(list(paths) or None)), output, metric)
+    draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
+    draw(results_frame(load_results(list(paths) or None)), output, metric)
     click.echo(f"wrote {output}", err=True)
+
+
+def _float_list(text: str, what: str) -> list[float]:
+    values = []
+    for item in (t.strip() for t in text.split(",")):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ProbekitError(f"{what}: {item!r} is not a number (expected a comma-separated list such as "
+                                f"0.5,0.1,0.02).") from None
+    return values
+
+
+@main.command()
+@click.option("--rates", default="0.5,0.1,0.02", show_default=True,
+              help="EMA rates, comma-separated, each in (0, 1].")
+@click.option("--dim", default=64, show_default=True, type=int,
+              help="Gaussian embedding size (the ema encoder's dim).")
+@click.option("--embedding", type=click.Choice(["gaussian", "onehot"]), default="gaussian", show_default=True,
+              help="Token embeddings: i.i.d. Gaussian N(0, 1/dim) per type, or one-hot over --vocab types.")
+@click.option("--vocab", default=None, type=int,
+              help="Number of equiprobable token types (caps the bits at log2 V; sets chance) "
+                   "[default: 1000; 64 with --empirical, where the probes need ~600 training tokens per type].")
+@click.option("--noise-var", default=0.0, show_default=True, type=float,
+              help="Variance of additive Gaussian noise on every stored feature.")
+@click.option("--include-current/--no-include-current", default=True, show_default=True,
+              help="Whether the features also hold x_t itself (the ema encoder's block 'x').")
+@click.option("--past", default=None, type=int, help="Tokens seen so far (default: an infinite past).")
+@click.option("--lags", default=",".join(map(str, (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32))), show_default=True,
+              help="Lags to tabulate, comma-separated.")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
+              show_default=True, help="Format of the printed tables.")
+@click.option("-o", "--output", default=Path("dilution.png"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="PNG file to write.")
+@click.option("--design", "design_range", default=None, metavar="LO:HI",
+              help="Also find the rates that maximise --objective over lags LO..HI (seeded multi-start).")
+@click.option("--objective", type=click.Choice(["capacity", "bits"]), default="capacity", show_default=True,
+              help="Rate-design objective: summed r2 or summed bound bits over the lag range.")
+@click.option("--starts", "n_starts", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Random starts of the rate design.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the design starts, the Monte Carlo and the probes.")
+@click.option("--mc-trials", default=2000, show_default=True, type=click.IntRange(min=0),
+              help="Monte Carlo tokens per lag for the Gaussian nearest-codeword accuracy (0: skip it).")
+@click.option("--empirical", is_flag=True, help="Also run identity probes on random streams and add measured curves.")
+@click.option("--probes", default="linear", show_default=True, help="Probes for --empirical, comma-separated.")
+def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lags, fmt, output, design_range,
+             objective, n_starts, seed, mc_trials, empirical, probes) -> None:
+    """What EMA traces keep of the token k steps back: the closed-form per-lag table (weights,
+    SIR, r2, Gaussian-channel bits, accuracy ceilings), the memory capacity and its spread,
+    precision horizons, optionally a rate design and measured probe curves; writes a PNG.
+    docs/dilution.md explains every column."""
+    from probekit.dilution.report import analyse, design_frame, for_display, measure, merge_measured, plot_dilution
+    from probekit.dilution.theory import make_bank
+    from probekit.dilution.design import parse_lag_range
+    from probekit.report import render
+
+    if vocab is None:
+        from probekit.dilution.empirical import DEFAULT_VOCAB_SIZE
+
+        vocab = DEFAULT_VOCAB_SIZE if empirical else 1000
+    bank = make_bank(_float_list(rates, "--rates"), dim=dim, embedding=embedding, vocab_size=vocab,
+                     noise_var=noise_var, include_current=include_current, past=past)
+    lag_list = _int_list(lags, "--lags")
+    if any(k < 0 for k in lag_list):
+        raise ProbekitError(f"--lags {lags!r}: lags must be >= 0.")
+    lag_range = parse_lag_range(design_range) if design_range is not None else None
+    probe_names = tuple(p.strip() for p in probes.split(",") if p.strip())
+    if empirical and not probe_names:
+        raise ProbekitError("--probes is empty; give probe names such as linear,mlp.")
+    result = analyse(bank, lag_list, lag_range, objective, mc_trials=mc_trials, n_starts=n_starts, seed=seed)
+    table, measured = result["table"], None
+    if empirical:
+        measured = measure(bank, lag_list, probe_names, seed=seed,
+                           progress=lambda stage: click.echo(f"[probekit] {stage}", err=True))
+        table = merge_measured(table, measured)
+    click.echo(render(for_display(table), fmt, digits=6))
+    click.echo("\nLinear memory capacity (sum over all lags of r2, per embedding dimension):")
+    click.echo(render(for_display(result["capacity"]), fmt))
+    click.echo("\nIts spread: capacity within lags <= L:")
+    click.echo(render(for_display(result["spread"]), fmt))
+    click.echo(f"\nPrecision horizons ({embedding} inputs): lags beyond which a token's weight is below the "
+               f"storage's rounding error:")
+    click.echo(render(result["horizons"], fmt, digits=1))
+    if "design" in result:
+        click.echo(f"\nRate design ({objective}, lags {lag_range[0]}..{lag_range[1]}, "
+                   f"{n_starts} starts, seed {seed}):")
+        click.echo(render(design_frame(result["design"]), fmt, digits=4))
+        if bank.noise_var == 0:
+            click.echo("(without noise a design may use nearly equal rates whose readout needs unbounded precision; "
+                       "set --noise-var for a design that survives storage)")
+    plot_dilution(table, bank, output, measured)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--quick/--full", "quick", default=True, show_default=True,
+              help="Suite size: --quick (small data, a few minutes) or --full (the report's sizes).")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Comma-separated seeds; each run is repeated per seed (the identity study, the dilution "
+                   "curve and the probe ladder use the first seed only, to keep the full suite within its budget).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="Folder for the tables, plots and README; records go to OUT/records/<section>/.")
+@click.option("--only", multiple=True, metavar="SECTION",
+              help="Run only this section (repeatable); the others are reported from the records they have.")
+@click.option("--force", is_flag=True, help="Recompute runs even where their records exist.")
+@click.option("--gpt2-model", default=None, metavar="NAME_OR_PATH",
+              help="Real GPT-2 weights for the identity study (hub name such as gpt2, with network, or a "
+                   "folder); default: a small randomly initialised local GPT-2.")
+def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
+    """Reproduce the paper's claims: tables (Markdown + CSV), plots and OUT/README.md.
+
+    Sections: structure (roles, transfer, deep embedding, UD: zero-label EMA, EMA + linear,
+    BiGRU, baselines; zero-label ÷ BiGRU), selectivity (control tasks, MDL), identity (bits
+    against lag per encoder), dilution (closed-form bound against the measured EMA curve) and
+    ladder (linear / MLP / attention probes). Sections whose modules are missing are written as
+    "not yet available".
+
+    Budget on 2 idle CPU cores: --quick about 2 minutes, --full about 35 minutes (estimated from
+    per-run timings; the measured times are written to OUT/README.md). Finished runs are reused, so an interrupted suite resumes where
+    it stopped; --force recomputes. UD runs need UD English EWT (PROBEKIT_DATA).
+    """
+    from probekit.cache import FeatureCache
+    from probekit.reproduce import reproduce as run_suite
+
+    seed_list = _int_list(seeds, "--seeds")
+
+    def show(event) -> None:
+        done = "reused" if event.reused else f"{event.seconds:.1f} s"
+        minutes, seconds = divmod(int(event.elapsed), 60)
+        click.echo(f"[reproduce] {event.section} {event.index}/{event.total} {event.label}: {done} "
+                   f"(elapsed {minutes}:{seconds:02d})", err=True)
+
+    outcomes = run_suite("quick" if quick else "full", seeds=seed_list, out=out, only=only, force=force,
+                         progress=show, cache=FeatureCache(), gpt2_model=gpt2_model)
+    for outcome in outcomes:
+        click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
+    click.echo(f"wrote {out / 'README.md'} and {out / 'summary.md'}", err=True)
 
 
 @main.group(cls=_Group)

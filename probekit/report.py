@@ -29,6 +29,8 @@ def _flat_row(record: dict) -> dict:
     majority = record.get("baselines", {}).get("majority", {})
     row = {
         "task": config["task"],
+        "source": (record.get("resolved", {}).get("task_params", {}).get("source")
+                   or (config.get("task_options") or {}).get("source")),
         "encoder": config["encoder"] + _variant(config),
         "probe": config["probe"],
         "readout": metrics.get("readout", ""),
@@ -61,7 +63,13 @@ def _variant(config: dict) -> str:
     options = config.get("encoder_options") or {}
     if not options:
         return ""
-    return "[" + ",".join(f"{k}={v}" for k, v in sorted(options.items())) + "]"
+    return "[" + ",".join(f"{k}={_short(v)}" for k, v in sorted(options.items())) + "]"
+
+
+def _short(value) -> str:
+    """A path option (e.g. a local model folder) by its last component, to keep labels short."""
+    text = str(value)
+    return Path(text).name if "/" in text and not text.startswith("[") else text
 
 
 def results_frame(records: list[dict]) -> pd.DataFrame:
@@ -78,16 +86,78 @@ def _sort_key(column: pd.Series) -> pd.Series:
     return column.astype(str)
 
 
+def combine_seeds(values, lows, highs) -> tuple[float, float, float]:
+    """Mean over seeds and a 95% interval for it that counts seeds *and* sentences.
+
+    Each record carries its point value and a 95% bootstrap CI over test sentences. All seeds
+    are scored on the same test sentences, so sentence-sampling error is shared by the seeds
+    and does not shrink with more seeds; seed-to-seed variation (initialisation, embeddings,
+    held-out splits) does. With n seeds, values x_s and CIs [lo_s, hi_s]:
+
+        m        = mean_s x_s
+        between  = t(0.975, n-1) * sd(x_s) / sqrt(n)            (0 when n = 1)
+        within-  = sqrt(mean_s (x_s - lo_s)^2)                  (RMS of the lower half-widths)
+        within+  = sqrt(mean_s (hi_s - x_s)^2)
+        CI       = [m - sqrt(between^2 + within-^2),  m + sqrt(between^2 + within+^2)]
+
+    Half-widths add in quadrature (independent error sources); the asymmetry of the bootstrap
+    interval is kept, and one seed gives back exactly its sentence CI. NaN bounds count as 0
+    half-width (a record without a CI adds no sentence error).
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    keep = ~np.isnan(x)
+    x = x[keep]
+    if not x.size:
+        return float("nan"), float("nan"), float("nan")
+    lo = np.asarray(lows, dtype=float)[keep]
+    hi = np.asarray(highs, dtype=float)[keep]
+    m = float(x.mean())
+    between = 0.0 if x.size < 2 else float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    below = float(np.sqrt(np.mean(np.nan_to_num(x - lo) ** 2)))
+    above = float(np.sqrt(np.mean(np.nan_to_num(hi - x) ** 2)))
+    return m, m - float(np.hypot(between, below)), m + float(np.hypot(between, above))
+
+
+_CI_METRICS = {"accuracy": ("accuracy_ci_low", "accuracy_ci_high"),
+               "v_information_bits": ("v_information_ci_low", "v_information_ci_high")}
+
+
+def _seed_means(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
+    """Per group of ``keys``: ``n_seeds``, plain means of ``columns``, and each metric of
+    :data:`_CI_METRICS` with its seed-and-sentence CI (:func:`combine_seeds`)."""
+    frame = frame.copy()
+    for column in keys + columns + [c for pair in _CI_METRICS.values() for c in pair] + list(_CI_METRICS):
+        if column not in frame:
+            frame[column] = np.nan
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    table = grouped[[c for c in columns if c not in _CI_METRICS and c not in
+                     [b for pair in _CI_METRICS.values() for b in pair]]].mean()
+    table.insert(0, "n_seeds", grouped["seed"].nunique() if "seed" in frame else grouped.size())
+    for metric, (low, high) in _CI_METRICS.items():
+        combined = grouped.apply(lambda g, m=metric, a=low, b=high: combine_seeds(g[m], g[a], g[b]),
+                                 include_groups=False)
+        table[metric] = [c[0] for c in combined]
+        table[low] = [c[1] for c in combined]
+        table[high] = [c[2] for c in combined]
+    ordered = ["n_seeds"] + [c for c in columns if c in table]
+    return table[ordered].reset_index()
+
+
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per (task, train size, encoder, probe), with the seed count."""
-    keys = ["task", "train_size", "encoder", "layer", "lag", "probe", "readout"]
-    columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "v_information_bits", "struct_accuracy",
+    """Mean over seeds per (task, source, train size, encoder, layer, lag, probe, readout), with
+    ``n_seeds``; accuracy and V-information carry a 95% CI over seeds and test sentences
+    (:func:`combine_seeds`, docs/metrics.md)."""
+    keys = ["task", "source", "train_size", "encoder", "layer", "lag", "probe", "readout"]
+    columns = ["accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "v_information_bits",
+               "v_information_ci_low", "v_information_ci_high", "struct_accuracy",
                "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy", "selectivity",
                "mdl_compression"]
-    grouped = frame.groupby(keys, sort=False, dropna=False)
-    table = grouped[columns].mean()
-    table.insert(0, "seeds", grouped.size())
-    return table.reset_index()
+    table = _seed_means(frame, keys, columns)
+    if table.source.isna().all():
+        table = table.drop(columns="source")
+    return table
 
 
 def ratio_table(frame: pd.DataFrame, zero_label=("ema", "hebbian"), supervised=("bigru", None)) -> pd.DataFrame:
@@ -127,9 +197,12 @@ def ratio_table(frame: pd.DataFrame, zero_label=("ema", "hebbian"), supervised=(
 def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows = layers, columns = (task, encoder, probe): accuracy means over seeds.
 
-    Empty when no record comes from a multi-layer encoding.
+    Empty when no record comes from a multi-layer encoding. Identity records (one per lag)
+    are left to :func:`depth_table`, which keeps the lags apart.
     """
     layered = frame.dropna(subset=["layer"])
+    if "lag" in layered:
+        layered = layered[layered.lag.isna()]
     if layered.empty:
         return pd.DataFrame()
     layered = layered.assign(layer=layered.layer.astype(int),
@@ -139,26 +212,100 @@ def layer_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _multi_layer(frame: pd.DataFrame) -> pd.Series:
+    """Rows from a layer sweep: their (task, source, encoder, probe) has records of several
+    layers. A single chosen layer (``-E layer=4``) is just that encoder's representation."""
+    if "layer" not in frame or frame.layer.isna().all():
+        return pd.Series(False, index=frame.index)
+    keys = [k for k in ("task", "source", "encoder", "probe") if k in frame]
+    n_layers = frame.groupby(keys, dropna=False).layer.transform("nunique")
+    return n_layers > 1
+
+
+def _curve_keys(frame: pd.DataFrame) -> list[str]:
+    return ["task"] + (["source"] if "source" in frame and frame.source.notna().any() else []) + ["encoder", "probe"]
+
+
+def identity_lag_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, source, encoder, probe, layer, lag): ``n_seeds``, V-information (bits)
+    and accuracy, each a mean over seeds with its seed-and-sentence 95% CI."""
+    lagged = frame.dropna(subset=["lag"])
+    if lagged.empty:
+        return pd.DataFrame()
+    keys = _curve_keys(lagged) + (["layer"] if lagged.layer.notna().any() else []) + ["lag"]
+    lagged = lagged.assign(lag=lagged.lag.astype(int))
+    table = _seed_means(lagged, keys, ["v_information_bits", "v_information_ci_low", "v_information_ci_high",
+                                       "accuracy", "accuracy_ci_low", "accuracy_ci_high"])
+    return table.sort_values(keys, key=_sort_key).reset_index(drop=True)
+
+
 def identity_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """V-information (bits) by lag, one row per (task, encoder, probe), with curve summaries.
+    """V-information (bits) by lag, one row per (task, source, encoder, probe), with curve summaries.
 
     ``half_lag`` is the lag at which V-information first falls to half its value at the
     smallest lag (linear interpolation between measured lags; NaN if it never does);
     ``total_bits`` sums V-information over the measured lags, negative estimates counted as 0.
-    Means over seeds.
+    Means over seeds (``n_seeds``); ``total_bits`` has a 95% CI over seeds and sentences
+    (docs/metrics.md). Multi-layer records are left to :func:`depth_table`.
     """
     lagged = frame.dropna(subset=["lag", "v_information_bits"])
+    lagged = lagged[~_multi_layer(lagged)]
     if lagged.empty:
         return pd.DataFrame()
+    keys = _curve_keys(lagged)
     lagged = lagged.assign(lag=lagged.lag.astype(int))
-    table = lagged.pivot_table(index=["task", "encoder", "probe"], columns="lag", values="v_information_bits",
-                               aggfunc="mean")
+    for column in ("v_information_ci_low", "v_information_ci_high"):
+        if column not in lagged:
+            lagged[column] = np.nan
+    table = lagged.pivot_table(index=keys, columns="lag", values="v_information_bits", aggfunc="mean")
     lags = np.array(table.columns, dtype=float)
     table.columns = [f"lag {lag}" for lag in table.columns]
-    table["half_lag"] = [_half_lag(lags, row) for row in table.to_numpy()]
+    table.insert(0, "n_seeds", lagged.groupby(keys).seed.nunique())
+    table["half_lag"] = [_half_lag(lags, row) for row in table[[f"lag {int(k)}" for k in lags]].to_numpy()]
     # a negative estimate (the probe's overfitting cost) recovers no bits: it counts as 0
-    table["total_bits"] = np.nansum(table[[c for c in table.columns if c.startswith("lag ")]].clip(lower=0), axis=1)
+    table["total_bits"] = np.nansum(table[[f"lag {int(k)}" for k in lags]].clip(lower=0), axis=1)
+    totals = lagged.groupby(keys + ["seed"]).apply(_seed_total, include_groups=False)
+    bounds = {key: combine_seeds(*zip(*group.tolist()))[1:] for key, group in totals.groupby(level=keys)}
+    table["total_bits_ci_low"] = [bounds[key][0] for key in table.index]
+    table["total_bits_ci_high"] = [bounds[key][1] for key in table.index]
     return table.reset_index()
+
+
+def _seed_total(curve: pd.DataFrame) -> tuple[float, float, float]:
+    """One seed's total bits over lags (negative estimates as 0) and a conservative sentence CI:
+    the per-lag half-widths are summed, as if the lags' errors were perfectly correlated (they
+    are scored on the same sentences, so they are positively correlated; summing is the upper
+    bound)."""
+    bits = curve.v_information_bits.to_numpy(dtype=float)
+    low = np.nan_to_num(bits - curve.v_information_ci_low.to_numpy(dtype=float))
+    high = np.nan_to_num(curve.v_information_ci_high.to_numpy(dtype=float) - bits)
+    total = float(np.clip(bits, 0, None).sum())
+    return total, max(total - float(low.sum()), 0.0), total + float(high.sum())
+
+
+def depth_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Identity recovery layer by layer (rows = (source, encoder, probe, layer), columns = lag):
+    accuracy and V-information in bits with the seed-and-sentence 95% CI, means over seeds.
+
+    Empty unless there are identity records from a multi-layer encoding (``-E all_layers=true``).
+    """
+    layered = frame.dropna(subset=["lag", "layer"]) if {"lag", "layer"} <= set(frame) else pd.DataFrame()
+    layered = layered[_multi_layer(layered)] if not layered.empty else layered
+    if layered.empty:
+        return pd.DataFrame()
+    long = identity_lag_table(layered)
+    keys = [k for k in _curve_keys(long) if k != "task"] + ["layer"]
+    long = long.assign(layer=long.layer.astype(int))
+    wide = long.pivot_table(index=keys, columns="lag", values=["accuracy", "v_information_bits",
+                                                               "v_information_ci_low", "v_information_ci_high"],
+                            aggfunc="first")
+    names = {"accuracy": "accuracy", "v_information_bits": "bits", "v_information_ci_low": "bits_ci_low",
+             "v_information_ci_high": "bits_ci_high"}
+    order = [(m, lag) for lag in sorted(long.lag.unique()) for m in names]
+    wide = wide[order]
+    wide.columns = [f"lag {lag} {names[m]}" for m, lag in order]
+    wide.insert(0, "n_seeds", long.groupby(keys).n_seeds.min())
+    return wide.reset_index()
 
 
 def _half_lag(lags: np.ndarray, bits: np.ndarray) -> float:
@@ -227,35 +374,103 @@ PLOT_METRICS = {"v_information": ("v_information_bits", "V-information (bits per
                 "accuracy": ("accuracy", "accuracy")}
 
 
-def plot_identity_curves(frame: pd.DataFrame, path, metric: str = "v_information") -> None:
-    """A PNG of ``metric`` against lag, one line per (task, encoder, probe), 95% CI bands.
-
-    Lines are means over seeds; the band spans the mean CI bounds. Written atomically.
-    """
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_png(figure, path) -> None:
     from probekit.io import atomic_write
 
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+
+
+def _short_labels(table: pd.DataFrame) -> dict[tuple, str]:
+    """Legend labels: ``encoder + probe``, with the encoder's options and the task only where
+    they are needed to tell two lines apart (full names stay in the tables)."""
+    keys = list(table[["task", "encoder", "probe"]].drop_duplicates().itertuples(index=False, name=None))
+    short = {key: f"{key[1].split('[')[0]} + {key[2]}" for key in keys}
+    if len(set(short.values())) < len(keys):
+        short = {key: f"{key[1]} + {key[2]}" for key in keys}
+    if len({key[0] for key in keys}) > 1:
+        short = {key: f"{label} ({key[0]})" for key, label in short.items()}
+    return short
+
+
+def plot_identity_curves(frame: pd.DataFrame, path, metric: str = "v_information") -> None:
+    """A PNG of ``metric`` against lag, one line per (task, encoder, probe), 95% CI bands; one
+    panel per data source when records come from several (e.g. UD text and random streams).
+
+    Lines are means over seeds; bands are the seed-and-sentence CIs of :func:`combine_seeds`.
+    Multi-layer records are left to :func:`plot_layer_curves`. Written atomically.
+    """
     column, label = PLOT_METRICS[metric]
-    low, high = ("accuracy_ci_low", "accuracy_ci_high") if metric == "accuracy" else \
-        ("v_information_ci_low", "v_information_ci_high")
     lagged = frame.dropna(subset=["lag", column])
+    lagged = lagged[~_multi_layer(lagged)]
     if lagged.empty:
         raise ProbekitError("no identity-task records with lags to plot: run e.g. "
                             "`probekit run -e ema -t identity --lags 0,1,2,4,8` first.")
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for (task, encoder, probe), rows in lagged.groupby(["task", "encoder", "probe"], sort=True):
-        curve = rows.groupby("lag")[[column, low, high]].mean().sort_index()
-        lags = curve.index.to_numpy(dtype=float)
-        axes.plot(lags, curve[column], marker="o", label=f"{encoder} + {probe} ({task})")
-        axes.fill_between(lags, curve[low], curve[high], alpha=0.2)
-    axes.set_xlabel("lag k (the word k steps back)")
-    axes.set_ylabel(label)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    table = identity_lag_table(lagged)
+    low, high = _CI_METRICS[column]
+    panels = [(None, table)] if "source" not in table else \
+        [(source, rows) for source, rows in table.groupby("source", sort=True, dropna=False)]
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    names = _short_labels(table)
+    for ax, (source, rows) in zip(axes[0], panels):
+        for (task, encoder, probe), curve in rows.groupby(["task", "encoder", "probe"], sort=True):
+            curve = curve.sort_values("lag")
+            lags = curve.lag.to_numpy(dtype=float)
+            ax.plot(lags, curve[column], marker="o", label=names[(task, encoder, probe)])
+            ax.fill_between(lags, curve[low], curve[high], alpha=0.2)
+        ax.set_xlabel("lag k (the word k steps back)")
+        ax.set_ylabel(label)
+        if source is not None and not (isinstance(source, float) and np.isnan(source)):
+            ax.set_title(f"source = {source}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _save_png(figure, path)
+    plt.close(figure)
+
+
+def plot_layer_curves(frame: pd.DataFrame, path, metric: str = "v_information") -> None:
+    """A PNG of ``metric`` against layer for multi-layer identity records, one line per
+    (encoder, lag), seed-and-sentence 95% CI bands: how the residual stream accumulates (or
+    loses) the current and the previous words with depth. Written atomically."""
+    column, label = PLOT_METRICS[metric]
+    layered = frame.dropna(subset=["lag", "layer", column]) if "layer" in frame else pd.DataFrame()
+    layered = layered[_multi_layer(layered)] if not layered.empty else layered
+    if layered.empty:
+        raise ProbekitError("no multi-layer identity records to plot: run e.g. `probekit run -e gpt2 "
+                            "-E model=FOLDER -E all_layers=true -t identity --lags 0,1,2` first.")
+    table = identity_lag_table(layered)
+    low, high = _CI_METRICS[column]
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(7, 4.5))
+    series = [k for k in _curve_keys(table) if k != "task"] + ["lag"]
+    groups = list(table.groupby(series, sort=True, dropna=False))
+    several = {k: len({dict(zip(series, key))[k] for key, _ in groups}) > 1 for k in series}
+    for key, curve in groups:
+        curve = curve.sort_values("layer")
+        layers = curve.layer.to_numpy(dtype=float)
+        parts = dict(zip(series, key))
+        # name only what differs between lines: the lag, and encoder / source where there are several
+        name = ", ".join([f"lag {parts['lag']}"] + [str(parts[k]) for k in series if k != "lag" and several[k]])
+        ax.plot(layers, curve[column], marker="o", label=name)
+        ax.fill_between(layers, curve[low], curve[high], alpha=0.2)
+    encoders = table.encoder.unique()
+    if len(encoders) == 1:
+        ax.set_title(str(encoders[0]).split("[")[0] + " (" + ", ".join(map(str, table.source.dropna().unique()))
+                     + ")" if "source" in table else str(encoders[0]).split("[")[0])
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("layer (0 = embeddings)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save_png(figure, path)
     plt.close(figure)

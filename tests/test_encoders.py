@@ -433,3 +433,27 @@ def test_every_encoder_is_registered_with_a_description():
     for name in ("ema", "bigru", "random", "type", "position", "type-position"):
         entry = encoders.get(name)
         assert entry.description and "\n" not in entry.description
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+@pytest.mark.parametrize("lengths", [
+    boundary_lengths(2 * CHUNK + 5),                # many sentences: parts cut at sentence starts
+    [3 * CHUNK + 11],                               # one long sentence: with reset, a single part
+    [1] * (4 * B + 3),                              # parts shorter than the carry window
+])
+@pytest.mark.parametrize("reset", [True, False])
+def test_ema_trace_split_between_threads_equals_the_recurrence(workers, lengths, reset):
+    offsets = offsets_of(lengths)
+    rng = np.random.default_rng(int(offsets[-1]) + workers)
+    X = rng.standard_normal((offsets[-1], 3)) + 3.0
+    for rate in (1.0, 0.5, 0.1, 0.02, 0.001):
+        got = ema_trace(X, rate, offsets, reset=reset, workers=workers)
+        np.testing.assert_allclose(got, loop_ema(X, rate, offsets, reset), atol=1e-5, rtol=0)
+
+
+def test_ema_trace_row_parts_start_at_sentence_starts_with_reset():
+    offsets = offsets_of([5, 40, 7, 100, 3, 60])
+    parts = ema_module._row_parts(int(offsets[-1]), offsets, 3)
+    assert parts[0][0] == 0 and parts[-1][1] == offsets[-1] and len(parts) > 1
+    assert all(b == c for (_, b), (c, _) in zip(parts[:-1], parts[1:]))  # contiguous, no gaps
+    assert {a for a, _ in parts} <= set(offsets[:-1].tolist())

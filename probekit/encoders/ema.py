@@ -16,13 +16,18 @@ E_{k-1}`` (factor 0 across a reset), solved in closed form as one small float64 
 product; float64 carries keep long streams with slow rates exact (float32 rounding is not
 compounded from block to block). Work is one pass over ``X`` in chunks that stay in cache,
 with single-threaded BLAS (threaded BLAS is slower on these small products); there is no
-Python loop per token or per block.
+Python loop per token or per block. Large inputs are split by rows between a few threads
+(numpy releases the GIL in its products): with resets at sentence starts, where each part is
+exact on its own; in a continuous stream anywhere, adding the carried state to the first rows
+of each part afterwards (the recurrence is linear).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -48,6 +53,10 @@ from probekit.registry import register_encoder
 #: rows per block (the size of the Toeplitz matrix) and rows per chunk (a multiple of it).
 _BLOCK_ROWS = 32
 _CHUNK_ROWS = 1024
+#: threads for large inputs (rows are split between them; see ``_row_parts``), and from how many
+#: input values on the split pays for the threads (smaller inputs run on one thread).
+_MAX_WORKERS = 4
+_PARALLEL_VALUES = 1 << 20
 #: warn when an encoding would take more memory than this (one-hot over a large vocabulary).
 _WARN_BYTES = 4 << 30
 
@@ -126,13 +135,17 @@ def _trace_rows(X: np.ndarray, rate: float, starts: np.ndarray | None, out: np.n
 
 
 def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, reset: bool = True,
-              out: np.ndarray | None = None) -> np.ndarray:
+              out: np.ndarray | None = None, workers: int | None = None) -> np.ndarray:
     """EMA trace ``h_t = (1 - rate) h_{t-1} + rate x_t`` of every row of ``X`` (``h_0 = 0``).
 
     ``X`` is ``(n_rows, d)`` in stream order; ``offsets`` delimit sentences. With ``reset``
     (and ``offsets``) the trace restarts from 0 at each sentence start, otherwise the rows are
     one continuous stream. Written into ``out`` (float32 by default) and computed in its
     precision (float32 or float64) by blocked matrix products, with float64 carried states.
+
+    ``workers`` threads each take a contiguous part of the rows (default: up to
+    :data:`_MAX_WORKERS` for inputs of at least :data:`_PARALLEL_VALUES` values, else 1); see
+    :func:`_row_parts` for how the parts stay exact.
     """
     X = np.asarray(X)
     if X.ndim != 2:
@@ -144,9 +157,67 @@ def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, res
         return out
     starts = _sentence_starts(offsets, n) if reset and offsets is not None else None
     dtype = np.float64 if out.dtype == np.float64 else np.float32
+    if workers is None:
+        workers = min(os.cpu_count() or 1, _MAX_WORKERS) if n * d >= _PARALLEL_VALUES else 1
+    parts = _row_parts(n, offsets if starts is not None else None, max(1, int(workers)))
+
+    def trace_part(part: tuple[int, int]) -> None:
+        a, b = part
+        local_starts = None if starts is None else starts[a:b] - a
+        _trace_rows(X[a:b], rate, local_starts, out[a:b], _BLOCK_ROWS, _CHUNK_ROWS, dtype)
+
     with _single_threaded_blas():
-        _trace_rows(X, rate, starts, out, _BLOCK_ROWS, _CHUNK_ROWS, dtype)
+        if len(parts) == 1:
+            trace_part(parts[0])
+        else:
+            with ThreadPoolExecutor(len(parts)) as pool:
+                list(pool.map(trace_part, parts))
+            if starts is None:
+                _carry_into_parts(out, rate, parts)
     return out
+
+
+def _row_parts(n: int, offsets: np.ndarray | None, workers: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges ``[a, b)`` for ``workers`` threads.
+
+    With resets (``offsets`` given) the parts start at sentence starts, where the trace restarts
+    from zero anyway, so each part is exact on its own. A continuous stream is cut evenly and
+    each part starts from zero; :func:`_carry_into_parts` then adds the state carried in.
+    """
+    if workers <= 1 or n < 2 * _BLOCK_ROWS:
+        return [(0, n)]
+    cuts = np.linspace(0, n, workers + 1).round().astype(np.int64)[1:-1]
+    if offsets is not None:
+        sentence_starts = np.asarray(offsets, dtype=np.int64)[:-1]
+        cuts = sentence_starts[np.minimum(np.searchsorted(sentence_starts, cuts), len(sentence_starts) - 1)]
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _carry_into_parts(out: np.ndarray, rate: float, parts: list[tuple[int, int]]) -> None:
+    """Add to each part (traced from zero) the state carried in from the part before it.
+
+    The recurrence is linear: row ``a + i`` of a part gains ``(1 - rate)^(i + 1) h_{a-1}``.
+    Only the first rows need it: beyond :func:`_carry_rows` the factor is below 2^-40 of the
+    carried state, far below float32 (or float64-product) rounding. Parts are fixed in order,
+    so a part shorter than that window passes the corrected state on.
+    """
+    decay = 1.0 - float(rate)
+    for a, b in parts[1:]:
+        rows = min(b - a, _carry_rows(rate))
+        if rows == 0:
+            continue
+        factor = np.power(decay, np.arange(1, rows + 1, dtype=np.float64))
+        carried = out[a - 1].astype(np.float64)
+        out[a:a + rows] = out[a:a + rows] + factor[:, None] * carried[None, :]
+
+
+def _carry_rows(rate: float) -> int:
+    """Rows after which ``(1 - rate)^(i + 1)`` is below 2^-40 (0 for rate 1)."""
+    decay = 1.0 - float(rate)
+    if decay <= 0.0:
+        return 0
+    return int(math.ceil(-40.0 * math.log(2.0) / math.log(decay)))
 
 
 def shifted_trace_states(traces: np.ndarray, lag: int, offsets: np.ndarray, reset: bool,
