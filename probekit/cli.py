@@ -195,14 +195,14 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     per task and training size, overall and on the structure-dependent subset.
     """
     from probekit.experiment import load_results
-    from probekit.report import (depth_table, identity_curve_table, layer_table, ratio_table, render,
-                                 results_frame, summary_table)
+    from probekit.report import (depth_table, drop_empty_columns, identity_curve_table, layer_table, ratio_table,
+                                 render, results_frame, summary_table)
 
     frame = results_frame(load_results(list(paths) or None))
     if task_filter:
         frame = frame[frame.task.isin(task_filter)]
     table = frame if all_rows else summary_table(frame)
-    click.echo(render(table, fmt))
+    click.echo(render(drop_empty_columns(table), fmt))
     curves = identity_curve_table(frame)
     if not curves.empty:
         click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the total "

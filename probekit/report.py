@@ -81,12 +81,15 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def _sort_key(column: pd.Series) -> pd.Series:
+    """Numbers in numeric order (``train_size`` "all" last, missing layers and lags first)."""
     if column.name == "train_size":
         return column.map(lambda v: float("inf") if v == "all" else float(v))
+    if column.name in ("layer", "lag"):
+        return pd.to_numeric(column, errors="coerce").fillna(-1)
     return column.astype(str)
 
 
-def combine_seeds(values, lows, highs) -> tuple[float, float, float]:
+def combine_seeds(values, lows, highs, bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
     """Mean over seeds and a 95% interval for it that counts seeds *and* sentences.
 
     Each record carries its point value and a 95% bootstrap CI over test sentences. All seeds
@@ -102,7 +105,9 @@ def combine_seeds(values, lows, highs) -> tuple[float, float, float]:
 
     Half-widths add in quadrature (independent error sources); the asymmetry of the bootstrap
     interval is kept, and one seed gives back exactly its sentence CI. NaN bounds count as 0
-    half-width (a record without a CI adds no sentence error).
+    half-width (a record without a CI adds no sentence error). The interval is clipped to the
+    metric's range ``bounds`` (e.g. (0, 1) for accuracy): the normal approximation can reach
+    past it where the seeds sit near a limit.
     """
     from scipy import stats
 
@@ -117,11 +122,14 @@ def combine_seeds(values, lows, highs) -> tuple[float, float, float]:
     between = 0.0 if x.size < 2 else float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
     below = float(np.sqrt(np.mean(np.nan_to_num(x - lo) ** 2)))
     above = float(np.sqrt(np.mean(np.nan_to_num(hi - x) ** 2)))
-    return m, m - float(np.hypot(between, below)), m + float(np.hypot(between, above))
+    low, high = m - float(np.hypot(between, below)), m + float(np.hypot(between, above))
+    return m, max(low, bounds[0]), min(high, bounds[1])
 
 
 _CI_METRICS = {"accuracy": ("accuracy_ci_low", "accuracy_ci_high"),
                "v_information_bits": ("v_information_ci_low", "v_information_ci_high")}
+#: the range each metric of :data:`_CI_METRICS` can take (combined CIs are clipped to it).
+_METRIC_BOUNDS = {"accuracy": (0.0, 1.0), "v_information_bits": (-np.inf, np.inf)}
 
 
 def _seed_means(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:
@@ -136,7 +144,7 @@ def _seed_means(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.
                      [b for pair in _CI_METRICS.values() for b in pair]]].mean()
     table.insert(0, "n_seeds", grouped["seed"].nunique() if "seed" in frame else grouped.size())
     for metric, (low, high) in _CI_METRICS.items():
-        combined = grouped.apply(lambda g, m=metric, a=low, b=high: combine_seeds(g[m], g[a], g[b]),
+        combined = grouped.apply(lambda g, m=metric, a=low, b=high: combine_seeds(g[m], g[a], g[b], _METRIC_BOUNDS[m]),
                                  include_groups=False)
         table[metric] = [c[0] for c in combined]
         table[low] = [c[1] for c in combined]
@@ -155,9 +163,16 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
                "struct_macro_recall", "many_to_one_accuracy", "majority_accuracy", "selectivity",
                "mdl_compression"]
     table = _seed_means(frame, keys, columns)
+    table = table.sort_values(keys, key=_sort_key, kind="stable", ignore_index=True)
     if table.source.isna().all():
         table = table.drop(columns="source")
     return table
+
+
+def drop_empty_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the columns that are missing in every row (e.g. ``lag`` in a table of
+    role records, or the role subsets in a table of identity records): for display."""
+    return table.loc[:, table.notna().any(axis=0)]
 
 
 def ratio_table(frame: pd.DataFrame, zero_label=("ema", "hebbian"), supervised=("bigru", None)) -> pd.DataFrame:

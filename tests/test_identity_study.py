@@ -190,3 +190,11 @@ def test_two_seed_identity_run_through_the_cli_shows_n_seeds_2(tmp_path):
     assert all(float(r["v_information_ci_low"]) <= float(r["v_information_bits"]) <= float(r["v_information_ci_high"])
                for r in summary)
     assert "total_bits_ci_low" in compare.output
+
+
+def test_combined_accuracy_interval_stays_inside_zero_one():
+    # three seeds near 1 with some spread: the normal approximation alone would pass 1
+    mean, low, high = combine_seeds([0.999, 0.99, 1.0], [0.99, 0.98, 0.995], [1.0, 0.997, 1.0], bounds=(0.0, 1.0))
+    unclipped = combine_seeds([0.999, 0.99, 1.0], [0.99, 0.98, 0.995], [1.0, 0.997, 1.0])
+    assert unclipped[2] > 1.0
+    assert high == 1.0 and low == unclipped[1] and mean == unclipped[0]
