@@ -286,8 +286,12 @@ def _float_list(text: str, what: str) -> list[float]:
               help="Monte Carlo tokens per lag for the Gaussian nearest-codeword accuracy (0: skip it).")
 @click.option("--empirical", is_flag=True, help="Also run identity probes on random streams and add measured curves.")
 @click.option("--probes", default="linear", show_default=True, help="Probes for --empirical, comma-separated.")
+@click.option("--train-sentences", "n_train", default=2000, show_default=True, type=click.IntRange(min=1),
+              help="--empirical: training sentences of 20 random tokens (about 600 per type at the default --vocab).")
+@click.option("--test-sentences", "n_test", default=500, show_default=True, type=click.IntRange(min=1),
+              help="--empirical: test sentences of 20 random tokens (CIs resample them).")
 def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lags, fmt, output, design_range,
-             objective, n_starts, seed, mc_trials, empirical, probes) -> None:
+             objective, n_starts, seed, mc_trials, empirical, probes, n_train, n_test) -> None:
     """What EMA traces keep of the token k steps back: the closed-form per-lag table (weights,
     SIR, r2, Gaussian-channel bits, accuracy ceilings), the memory capacity and its spread,
     precision horizons, optionally a rate design and measured probe curves; writes a PNG.
@@ -313,7 +317,7 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
     result = analyse(bank, lag_list, lag_range, objective, mc_trials=mc_trials, n_starts=n_starts, seed=seed)
     table, measured = result["table"], None
     if empirical:
-        measured = measure(bank, lag_list, probe_names, seed=seed,
+        measured = measure(bank, lag_list, probe_names, seed=seed, n_train=n_train, n_test=n_test,
                            progress=lambda stage: click.echo(f"[probekit] {stage}", err=True))
         table = merge_measured(table, measured)
     click.echo(render(for_display(table), fmt, digits=6))

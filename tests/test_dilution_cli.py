@@ -91,7 +91,7 @@ def _fake_empirical(monkeypatch, drop=()):
     def measured_identity_curves(rates, dim, lags, probes=("linear",), seed=0, n_train=1000, n_test=500,
                                  vocab_size=1000, include_current=True, progress=None):
         calls.append(dict(rates=rates, dim=dim, lags=lags, probes=probes, seed=seed, vocab_size=vocab_size,
-                          include_current=include_current))
+                          include_current=include_current, n_train=n_train, n_test=n_test))
         rows = []
         for probe in probes:
             for condition in ("h_t", "history"):
@@ -114,7 +114,7 @@ def test_empirical_adds_measured_columns_and_curves(runner, tmp_path, monkeypatc
                     "--format", "csv", "--seed", "3", "-o", str(out), *FAST)
     assert result.exit_code == 0, result.output
     assert calls == [dict(rates=(0.5, 0.1, 0.02), dim=32, lags=[0, 1, 2, 4, 8], probes=("linear", "mlp"), seed=3,
-                          vocab_size=64, include_current=True)]
+                          vocab_size=64, include_current=True, n_train=2000, n_test=500)]
     table = pd.read_csv(io.StringIO(result.output.split("\n\n")[0]))
     for probe in ("linear", "mlp"):
         for condition in ("h_t", "history"):
@@ -131,3 +131,20 @@ def test_empirical_with_missing_columns_is_a_clean_error(runner, tmp_path, monke
     assert result.exit_code == 2
     assert "accuracy_lo" in result.output
     assert not out.exists()
+
+
+def test_empirical_end_to_end_with_real_probes(runner, tmp_path):
+    """The real empirical module on a tiny stream: measured bits next to the bound, within it."""
+    out = tmp_path / "d.png"
+    result = invoke(runner, "dilution", "--empirical", "--dim", "16", "--vocab", "8", "--lags", "0,1,8",
+                    "--train-sentences", "150", "--test-sentences", "60", "--mc-trials", "0", "--format", "csv",
+                    "-o", str(out))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(io.StringIO(result.stdout.split("\n\n")[0]))   # stdout: without the progress lines
+    measured = table["measured_bits[linear (h_t)]"]
+    assert measured.iloc[0] > 2.5                      # lag 0 (x_t is a feature): nearly log2 8 = 3 bits
+    assert measured.iloc[0] > measured.iloc[2]          # and far less is readable at lag 8
+    # V-information's H(Y) is the test cross-entropy of the add-one-smoothed training prior over
+    # V types + OTHER, a few thousandths of a bit above log2 V: a perfect probe sits just over the cap
+    assert (table["measured_bits_lo[linear (h_t)]"] <= table["bound_bits"] + 0.01).all()
+    assert is_png(out)

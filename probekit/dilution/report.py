@@ -74,11 +74,12 @@ def design_frame(design: dict) -> pd.DataFrame:
 
 
 def measure(bank: TraceBank, lags, probes: tuple[str, ...], seed: int = 0,
-            progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+            progress: Callable[[str], None] | None = None, **sizes: int) -> pd.DataFrame:
     """Measured identity curves on the same bank (``probekit.dilution.empirical``), checked.
 
     The probes see noise-free Gaussian-embedding traces over an unbounded random stream, so
-    the bank must be that too for the bound to be comparable.
+    the bank must be that too for the bound to be comparable. ``sizes`` (``n_train``,
+    ``n_test``, ``n_boot``) go to :func:`~probekit.dilution.empirical.measured_identity_curves`.
     """
     if bank.embedding != "gaussian" or bank.noise_var > 0 or bank.past is not None:
         raise ProbekitError("--empirical measures probes on noise-free Gaussian embeddings over a long stream: "
@@ -87,7 +88,7 @@ def measure(bank: TraceBank, lags, probes: tuple[str, ...], seed: int = 0,
 
     measured = measured_identity_curves(tuple(bank.rates), bank.dim, [int(k) for k in lags], probes=tuple(probes),
                                         seed=seed, vocab_size=bank.vocab_size,
-                                        include_current=bank.include_current, progress=progress)
+                                        include_current=bank.include_current, progress=progress, **sizes)
     missing = [c for c in MEASURED_COLUMNS if c not in measured.columns]
     if missing:
         raise ProbekitError(f"measured identity curves lack columns {missing}; expected {list(MEASURED_COLUMNS)}.")
