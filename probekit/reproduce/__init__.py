@@ -1,0 +1,136 @@
+"""`probekit reproduce`: the claims of arXiv 2604.08556 as data, run, resumed and reported.
+
+A *suite* is a list of :class:`Section` objects. A section names one claim, the paper's figure
+for it, the jobs that measure it (plain :class:`~probekit.experiment.RunConfig` objects, or
+:class:`FunctionJob` for computations that are not one probe run, such as the closed-form
+dilution bound) and a function that turns the finished records into pandas tables, plots and
+headline figures. Nothing in the machinery knows what a section measures: adding a claim is
+writing a ``Section`` in a section module and adding it to :data:`SECTIONS` below.
+
+What goes where under ``out`` (default ``results/``): one record per run in
+``records/<section>/<id>.json``; per section ``<section>.md`` with its tables as CSV and its plots
+as PNG; ``budgets.json`` (the measured cost of each suite), the index ``summary.md`` and
+``README.md``.
+
+Why records live in ``results/records/<section>/<id>.json`` (committed): the report must be
+regenerable and auditable, every record names the commit that made it, and a suite that stops
+half-way resumes from the records it already has (a job whose record exists is not recomputed).
+Tables are made only from the records of the *current* job list, so a quick run never leaks
+into a full report.
+
+Sections whose modules are not installed yet (the identity study, the dilution analyzer) are
+written as "not yet available" pages instead of failing: they plug in the moment the modules
+exist.
+
+The package:
+
+- :mod:`~probekit.reproduce.suite`: budgets (``QUICK``, ``FULL``), jobs, sections, running and
+  resuming them;
+- :mod:`~probekit.reproduce.tables`: intervals, seed aggregation and plotting helpers;
+- :mod:`~probekit.reproduce.structure`: the structure and selectivity sections;
+- :mod:`~probekit.reproduce.content`: the identity, dilution and probe-ladder sections;
+- :mod:`~probekit.reproduce.output`: the section pages, ``budgets.json``, ``summary.md`` and the
+  README template;
+- this module: the suite (:data:`SECTIONS`, in report order) and :func:`reproduce`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from probekit.errors import ProbekitError
+from probekit.reproduce.content import (
+    DILUTION_SECTION, EMPIRICAL, IDENTITY_SECTION, LADDER_SECTION, THEORY, bound_table, dilution_jobs,
+    dilution_report, identity_jobs, identity_report, ladder_jobs, ladder_report,
+)
+from probekit.reproduce.output import (
+    README_DIFFERENCES, README_INTRO, fill, update_budgets, write_readme, write_section, write_summary,
+)
+from probekit.reproduce.structure import (
+    BIGRU, EMA_HEBB_LINEAR, EMA_LINEAR, PAPER_FIGURES, SCALE, SELECTIVITY_CONDITIONS, SELECTIVITY_SECTION,
+    STRUCTURE_CONDITIONS, STRUCTURE_SECTION, TYPE, TYPE_POSITION, ZERO_LABEL, Condition, plot_structure,
+    selectivity_jobs, selectivity_report, structure_jobs, structure_report, zero_label_ratios,
+)
+from probekit.reproduce.suite import (
+    BUDGETS, DEFAULT_OUT, DEFAULT_SEEDS, FULL, FUNCTION_RECORD_VERSION, QUICK, Budget, Claim, FunctionJob, Job,
+    Progress, Section, SectionOutcome, SectionReport, check_seeds, collect_section, execute, function_table,
+    job_key, job_label, records_dir, run_section,
+)
+from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag, ratio_interval, role_rows, seed_interval
+
+
+__all__ = [
+    "BIGRU", "BUDGETS", "DEFAULT_OUT", "DEFAULT_SEEDS", "DILUTION_SECTION", "EMA_HEBB_LINEAR", "EMA_LINEAR",
+    "EMPIRICAL", "FULL", "FUNCTION_RECORD_VERSION", "IDENTITY_SECTION", "LADDER_SECTION", "PAPER_FIGURES",
+    "QUICK", "README_DIFFERENCES", "README_INTRO", "SCALE", "SECTIONS", "SELECTIVITY_CONDITIONS",
+    "SELECTIVITY_SECTION", "STRUCTURE_CONDITIONS", "STRUCTURE_SECTION", "THEORY", "TYPE", "TYPE_POSITION",
+    "ZERO_LABEL", "Budget", "Claim", "Condition", "FunctionJob", "Job", "Progress", "Section", "SectionOutcome",
+    "SectionReport", "aggregate", "bound_table", "check_seeds", "collect_section", "dilution_jobs",
+    "dilution_report", "execute", "fill", "fmt_ci", "function_table", "identity_jobs", "identity_report",
+    "job_key", "job_label", "ladder_jobs", "ladder_report", "plot_against_lag", "plot_structure",
+    "ratio_interval", "records_dir", "reproduce", "role_rows", "run_section", "section_names", "seed_interval",
+    "select_sections", "selectivity_jobs", "selectivity_report", "structure_jobs", "structure_report",
+    "update_budgets", "write_readme", "write_section", "write_summary", "zero_label_ratios",
+]
+
+#: The suite, in report order. :func:`reproduce` and :func:`select_sections` read it from here
+#: (tests replace it with ``monkeypatch.setattr(probekit.reproduce, "SECTIONS", ...)``).
+SECTIONS: tuple[Section, ...] = (STRUCTURE_SECTION, SELECTIVITY_SECTION, IDENTITY_SECTION, DILUTION_SECTION,
+                                 LADDER_SECTION)
+
+
+def section_names() -> list[str]:
+    return [s.name for s in SECTIONS]
+
+
+def select_sections(only: Iterable[str] | None) -> list[Section]:
+    """The sections named in ``only`` (all when empty), in suite order; unknown names are errors."""
+    only = list(only or [])
+    unknown = [name for name in only if name not in section_names()]
+    if unknown:
+        raise ProbekitError(f"unknown section(s) {', '.join(map(repr, unknown))} for --only; choose from "
+                            f"{', '.join(section_names())}.")
+    return [s for s in SECTIONS if not only or s.name in only]
+
+
+def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEEDS, out: Path = DEFAULT_OUT,
+              only: Iterable[str] | None = None, force: bool = False,
+              progress: Callable[[Progress], None] | None = None, cache=None, gpt2_model: str | None = None
+              ) -> list[SectionOutcome]:
+    """Run the suite (or the sections in ``only``), then write every section's report, the
+    index ``summary.md`` and ``README.md`` under ``out``.
+
+    Sections outside ``only`` are reported from the records they already have; sections whose
+    modules are missing are written as "not yet available". Returns one outcome per section.
+    """
+    if isinstance(budget, str):
+        if budget not in BUDGETS:
+            raise ProbekitError(f"unknown suite {budget!r}: choose {' or '.join(BUDGETS)}.")
+        budget = BUDGETS[budget]
+    if gpt2_model:
+        budget = replace(budget, gpt2_model=str(gpt2_model))
+    seeds = check_seeds(seeds)
+    selected = {s.name for s in select_sections(only)}
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ProbekitError(f"--out {str(out)!r} is a file; give a folder.")
+    start = time.perf_counter()
+    outcomes = []
+    for section in SECTIONS:
+        reason = section.missing()
+        if reason:
+            outcome, records = SectionOutcome(section, f"not yet available: {reason}"), []
+        elif section.name in selected:
+            records, outcome = run_section(section, budget, seeds, out, force=force, progress=progress,
+                                           cache=cache, start=start)
+        else:
+            records, outcome = collect_section(section, budget, seeds, out)
+        write_section(outcome, records, budget, seeds, out)
+        outcomes.append(outcome)
+    budgets = update_budgets(out, budget, outcomes, time.perf_counter() - start)
+    write_summary(out, budget, seeds, outcomes)
+    write_readme(out, budget, seeds, outcomes, budgets)
+    return outcomes

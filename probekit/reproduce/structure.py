@@ -1,0 +1,272 @@
+"""The structure and selectivity sections of ``probekit reproduce``: grammatical roles.
+
+``structure``: zero-label EMA, EMA + linear, a supervised BiGRU and word baselines on the role
+tasks, and the zero-label ÷ BiGRU ratios the paper reports. ``selectivity``: the same role runs
+with control tasks (selectivity) and MDL codelengths.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from probekit.experiment import RunConfig
+from probekit.reproduce.suite import Budget, Claim, Job, Section, SectionReport
+from probekit.reproduce.tables import _pyplot, _save, aggregate, fmt_ci, ratio_interval, role_rows, seed_interval
+
+
+# ----------------------------------------------------------------------------- structure
+
+@dataclass(frozen=True)
+class Condition:
+    label: str
+    encoder: str
+    probe: str | None
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    supervised_encoder: bool = False     # gets the budget's BiGRU options
+
+
+ZERO_LABEL = Condition("zero-label (EMA, hebbian emb. + hebbian)", "ema", "hebbian", {"embedding": "hebbian"})
+EMA_LINEAR = Condition("EMA + linear", "ema", "linear")
+EMA_HEBB_LINEAR = Condition("EMA (hebbian emb.) + linear", "ema", "linear", {"embedding": "hebbian"})
+BIGRU = Condition("BiGRU (supervised)", "bigru", None, supervised_encoder=True)
+TYPE = Condition("type", "type", None)
+TYPE_POSITION = Condition("type-position", "type-position", None)
+STRUCTURE_CONDITIONS = (ZERO_LABEL, EMA_LINEAR, BIGRU, TYPE, TYPE_POSITION)
+SELECTIVITY_CONDITIONS = (EMA_LINEAR, EMA_HEBB_LINEAR, BIGRU, TYPE)
+
+
+def _role_config(condition: Condition, task: str, seed: int, budget: Budget, *, selectivity: bool = False
+                 ) -> RunConfig:
+    task_options = dict(budget.task_options.get(task, {}))
+    train_size = (budget.selectivity_train_sizes if selectivity else budget.train_sizes).get(task)
+    encoder_options = {**condition.encoder_options, **(budget.bigru_options if condition.supervised_encoder else {})}
+    return RunConfig(encoder=condition.encoder, task=task, probe=condition.probe, seed=seed, train_size=train_size,
+                     encoder_options=encoder_options, task_options=task_options, n_boot=budget.n_boot,
+                     control=selectivity, mdl=selectivity)
+
+
+def _conditions_by_key(records: list[dict], conditions: Iterable[Condition], selectivity: bool, budget: Budget
+                       ) -> dict[str, str]:
+    """Config key -> condition label, by rebuilding each condition's config for each record."""
+    labels = {}
+    for record in records:
+        if "config" not in record:
+            continue
+        task, seed = record["config"]["task"], record["config"]["seed"]
+        for condition in conditions:
+            key = _role_config(condition, task, seed, budget, selectivity=selectivity).key()
+            if record["id"].split("-L")[0] == key:
+                labels[key] = condition.label
+    return labels
+
+
+def _task_seeds(budget: Budget, task: str, seeds: tuple[int, ...]) -> tuple[int, ...]:
+    return budget.seeds_for(budget.task_seeds.get(task), seeds)
+
+
+def _in_order(table: pd.DataFrame, tasks: tuple[str, ...], conditions: tuple[Condition, ...]) -> pd.DataFrame:
+    """Rows in the suite's task order, then the section's condition order (not file order)."""
+    task_rank = {t: i for i, t in enumerate(tasks)}
+    condition_rank = {c.label: i for i, c in enumerate(conditions)}
+    order = sorted(range(len(table)), key=lambda i: (task_rank.get(table.task.iloc[i], len(task_rank)),
+                                                     condition_rank.get(table.condition.iloc[i], 0)))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def structure_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
+    return [_role_config(c, task, seed, budget) for task in budget.structure_tasks
+            for c in STRUCTURE_CONDITIONS for seed in _task_seeds(budget, task, seeds)]
+
+
+#: The paper's figure per role task, as the paper states it (design.md, issue 7).
+PAPER_FIGURES = {"roles": "96% of the BiGRU", "roles-transfer": "61.8", "roles-deep": "84"}
+
+
+def structure_report(records: list[dict], budget: Budget) -> SectionReport:
+    labels = _conditions_by_key(records, STRUCTURE_CONDITIONS, False, budget)
+    rows = role_rows(records, labels)
+    report = SectionReport()
+    if rows.empty:
+        return report
+    table = _in_order(aggregate(rows, {"accuracy": "accuracy", "struct_accuracy": "structure-dependent accuracy",
+                                       "many_to_one_accuracy": "many-to-one accuracy"}),
+                      budget.structure_tasks, STRUCTURE_CONDITIONS)
+    majority = rows.groupby("task", sort=False).majority_accuracy.mean()
+    report.tables["accuracy"] = table.dropna(axis=1, how="all")
+    wide = table.assign(cell=[fmt_ci(m, lo, hi) for m, lo, hi in
+                              zip(table.accuracy, table["accuracy ci95_low"], table["accuracy ci95_high"])])
+    wide = wide.pivot(index="task", columns="condition", values="cell").reindex(
+        index=list(dict.fromkeys(table.task)), columns=[c.label for c in STRUCTURE_CONDITIONS if c.label in
+                                                        set(table.condition)])
+    wide.insert(0, "majority", majority.reindex(wide.index).map(lambda v: f"{v:.3f}"))
+    report.tables["overview"] = wide.reset_index()
+    ratios = zero_label_ratios(rows)
+    if not ratios.empty:
+        ratios = ratios.sort_values("task", key=lambda t: t.map({n: i for i, n in enumerate(budget.structure_tasks)}),
+                                    kind="stable").reset_index(drop=True)
+        ratios.insert(1, "paper", ratios.task.map(PAPER_FIGURES).fillna("(not in the paper)"))
+    report.tables["ratio"] = ratios
+    for _, r in ratios.iterrows():
+        report.figures[f"ratio:{r.task}"] = fmt_ci(r["ratio (1:1)"], r["ratio (1:1) ci95_low"],
+                                                   r["ratio (1:1) ci95_high"])
+        report.figures[f"ratio_m1:{r.task}"] = fmt_ci(r["ratio (m:1)"], r["ratio (m:1) ci95_low"],
+                                                      r["ratio (m:1) ci95_high"])
+        report.figures[f"struct_ratio:{r.task}"] = fmt_ci(r["structure-dependent ratio (1:1)"],
+                                                          r["structure-dependent ratio (1:1) ci95_low"],
+                                                          r["structure-dependent ratio (1:1) ci95_high"])
+        report.figures[f"zero_label:{r.task}"] = fmt_ci(r["zero-label accuracy (1:1)"],
+                                                        r["zero-label accuracy ci95_low"],
+                                                        r["zero-label accuracy ci95_high"])
+    ema = table[table.condition == EMA_LINEAR.label].set_index("task")
+    gru = table[table.condition == BIGRU.label].set_index("task")
+    for task in ema.index.intersection(gru.index):
+        num = tuple(ema.loc[task, ["accuracy", "accuracy ci95_low", "accuracy ci95_high"]])
+        den = tuple(gru.loc[task, ["accuracy", "accuracy ci95_low", "accuracy ci95_high"]])
+        report.figures[f"linear_ratio:{task}"] = fmt_ci(num[0] / den[0], *ratio_interval(num, den))
+    report.plots[""] = functools.partial(plot_structure, table)
+    return report
+
+
+def zero_label_ratios(rows: pd.DataFrame) -> pd.DataFrame:
+    """Zero-label ÷ BiGRU accuracy per task: overall (one-to-one and many-to-one readouts) and
+    on the structure-dependent subset. Each seed's ratio gets a delta-method interval from the
+    two sentence CIs (:func:`~probekit.reproduce.tables.ratio_interval`); seeds are then combined
+    by :func:`~probekit.reproduce.tables.seed_interval`."""
+    out = []
+    for task, group in rows.groupby("task", sort=False):
+        zero = group[group.condition == ZERO_LABEL.label].set_index("seed")
+        gru = group[group.condition == BIGRU.label].set_index("seed")
+        seeds = zero.index.intersection(gru.index)
+        if seeds.empty:
+            continue
+        zero, gru = zero.loc[seeds], gru.loc[seeds]
+        row = {"task": task, "n_seeds": len(seeds)}
+        for label, num_column, den_column in (("ratio (1:1)", "accuracy", "accuracy"),
+                                              ("ratio (m:1)", "many_to_one_accuracy", "accuracy"),
+                                              ("structure-dependent ratio (1:1)", "struct_accuracy",
+                                               "struct_accuracy")):
+            per_seed = []
+            for seed in seeds:
+                n = tuple(zero.loc[seed, [num_column, f"{num_column}_lo", f"{num_column}_hi"]])
+                d = tuple(gru.loc[seed, [den_column, f"{den_column}_lo", f"{den_column}_hi"]])
+                per_seed.append((n[0] / d[0] if d[0] > 0 else math.nan, *ratio_interval(n, d)))
+            values, lows, highs = (np.array(column, dtype=float) for column in zip(*per_seed))
+            mean, low, high = seed_interval(values, lows, highs)
+            row[label], row[f"{label} ci95_low"], row[f"{label} ci95_high"] = mean, low, high
+        zero_acc = seed_interval(zero.accuracy.to_numpy(), zero.accuracy_lo.to_numpy(), zero.accuracy_hi.to_numpy())
+        gru_acc = seed_interval(gru.accuracy.to_numpy(), gru.accuracy_lo.to_numpy(), gru.accuracy_hi.to_numpy())
+        row["zero-label accuracy (1:1)"], row["zero-label accuracy ci95_low"], \
+            row["zero-label accuracy ci95_high"] = zero_acc
+        row["BiGRU accuracy"], row["BiGRU accuracy ci95_low"], row["BiGRU accuracy ci95_high"] = gru_acc
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def plot_structure(table: pd.DataFrame, path: Path) -> None:
+    """Accuracy and structure-dependent accuracy per task and condition, 95% intervals."""
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(table.task))
+    conditions = list(dict.fromkeys(table.condition))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    width = 0.8 / max(len(conditions), 1)
+    for ax, metric in zip(axes, ("accuracy", "structure-dependent accuracy")):
+        for i, condition in enumerate(conditions):
+            rows = table[table.condition == condition].set_index("task").reindex(tasks)
+            mean = rows[metric].to_numpy(dtype=float)
+            err = np.vstack([mean - rows[f"{metric} ci95_low"].to_numpy(dtype=float),
+                             rows[f"{metric} ci95_high"].to_numpy(dtype=float) - mean])
+            ax.bar(np.arange(len(tasks)) + (i - (len(conditions) - 1) / 2) * width, mean, width,
+                   yerr=np.nan_to_num(err), capsize=2, label=condition)
+        ax.set_xticks(np.arange(len(tasks)), tasks)
+        ax.set_title(metric)
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("accuracy (mean over seeds, 95% interval)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(conditions), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    _save(figure, path)
+
+
+# ----------------------------------------------------------------------------- selectivity / MDL
+
+def selectivity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
+    return [_role_config(c, task, seed, budget, selectivity=True) for task in budget.selectivity_tasks
+            for c in SELECTIVITY_CONDITIONS for seed in _task_seeds(budget, task, seeds)]
+
+
+def selectivity_report(records: list[dict], budget: Budget) -> SectionReport:
+    labels = _conditions_by_key(records, SELECTIVITY_CONDITIONS, True, budget)
+    rows = role_rows(records, labels)
+    report = SectionReport()
+    if rows.empty:
+        return report
+    rows = rows.assign(mdl_bits_per_label=rows.mdl_online_bits / rows.mdl_n_labels,
+                       uniform_bits_per_label=np.log2(rows.n_classes))
+    metrics = {"accuracy": "accuracy", "control_accuracy": "control accuracy", "selectivity": "selectivity",
+               "mdl_bits_per_label": "MDL online bits per label",
+               "uniform_bits_per_label": "uniform bits per label (log2 K)",
+               "mdl_compression": "MDL compression (uniform / online)"}
+    table = _in_order(aggregate(rows, metrics), budget.selectivity_tasks, SELECTIVITY_CONDITIONS)
+    sizes = rows.groupby(["task", "condition"]).train_sentences.first().rename("train sentences").reset_index()
+    table = sizes.merge(table, on=["task", "condition"], how="right")
+    report.tables[""] = table.dropna(axis=1, how="all")
+    for _, r in table.iterrows():
+        report.figures[f"selectivity:{r.task}:{r.condition}"] = fmt_ci(
+            r["selectivity"], r["selectivity ci95_low"], r["selectivity ci95_high"])
+        report.figures[f"compression:{r.task}:{r.condition}"] = fmt_ci(
+            r["MDL compression (uniform / online)"], r["MDL compression (uniform / online) ci95_low"],
+            r["MDL compression (uniform / online) ci95_high"], digits=2)
+    return report
+
+
+# ----------------------------------------------------------------------------- sections
+
+SCALE = ("probekit's grammars are its own (the paper's are not public), and runs are CPU-sized "
+         "(thousands of sentences, 64-dimensional traces)")
+
+STRUCTURE_SECTION = Section(
+    name="structure", title="Structure: grammatical roles, zero labels against a supervised BiGRU",
+    jobs=structure_jobs, report=structure_report,
+    claims=(
+        Claim("Grammar A: label-free readout at 96% of a supervised BiGRU", "96% of the BiGRU",
+              "ratio:roles", "zero-label accuracy (Hungarian one-to-one) ÷ BiGRU accuracy on `roles`; "
+              "many-to-one readout: {ratio_m1:roles}; supervised linear probe on the same EMA traces ÷ "
+              "BiGRU: {linear_ratio:roles}",
+              SCALE + "; probekit's zero-label readout is a clustering of the traces (docs/probes.md), "
+              "which may not be the paper's readout."),
+        Claim("Transfer to Grammar B", "61.8 (read here as accuracy in %)", "zero_label:roles-transfer",
+              "zero-label accuracy (one-to-one) on `roles-transfer` (train A, test B); ÷ BiGRU: "
+              "{ratio:roles-transfer}",
+              "Grammar B is probekit's own second grammar (docs/grammars.md), not the paper's."),
+        Claim("Deep-embedded roles", "84 (read here as accuracy in %)", "zero_label:roles-deep",
+              "zero-label accuracy (one-to-one) on `roles-deep` (train depth ≤ 1, test depth 2–3); ÷ BiGRU: "
+              "{ratio:roles-deep}",
+              "Depth is relative-clause nesting in probekit's Grammar A; the paper's depth split is not "
+              "public."),
+        Claim("Label-free model ahead of the BiGRU on structure-dependent roles",
+              "ratio above 1 on the structure-dependent subset", "struct_ratio:roles",
+              "zero-label ÷ BiGRU accuracy on the structure-dependent subset of `roles` (docs/roles.md); "
+              "on UD English EWT: {struct_ratio:ud-roles}",
+              "The subset is probekit's definition (arguments whose role the surface position does not "
+              "give); the paper's definition is not public."),
+    ))
+
+SELECTIVITY_SECTION = Section(
+    name="selectivity", title="Selectivity (control tasks) and MDL codelength",
+    jobs=selectivity_jobs, report=selectivity_report,
+    claims=(
+        Claim("Do the probes read structure, or memorise words", "(not in the paper)",
+              "selectivity:roles:EMA + linear",
+              "selectivity = task − control accuracy of EMA + linear on `roles` (Hewitt & Liang 2019); "
+              "MDL compression {compression:roles:EMA + linear} (Voita & Titov 2020)",
+              "The paper reports neither; probekit adds them so that probe accuracy is read against "
+              "what a word lookup gives."),
+    ))

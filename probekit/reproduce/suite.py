@@ -1,0 +1,352 @@
+"""The machinery of ``probekit reproduce``: suite sizes, jobs, sections, and running them with resume.
+
+A :class:`Budget` sets the size of every run (:data:`QUICK`, :data:`FULL`); a :class:`Section` names
+a claim, its jobs (plain :class:`~probekit.experiment.RunConfig` objects or :class:`FunctionJob`) and
+the function that turns its records into a :class:`SectionReport`. :func:`run_section` runs (or
+reuses) a section's jobs and writes one record per run under ``records/<section>/``;
+:func:`collect_section` only reads the records that exist. Nothing here knows what a section
+measures: the sections live in :mod:`probekit.reproduce.structure` and
+:mod:`probekit.reproduce.content`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from probekit.errors import ProbekitError
+from probekit.experiment import RunConfig, run_all
+from probekit.io import atomic_write_json
+from probekit.provenance import git_commit, package_versions
+
+
+DEFAULT_OUT = Path("results")
+DEFAULT_SEEDS = (0, 1, 2)
+FUNCTION_RECORD_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- budgets
+
+@dataclass(frozen=True)
+class Budget:
+    """How large every run of a suite is: the only thing that differs between quick and full.
+
+    Sizes are explicit fields (not a scale factor) so the protocol of each suite can be read
+    off here and quoted in docs/protocol.md.
+    """
+
+    name: str
+    structure_tasks: tuple[str, ...] = ("roles", "roles-transfer", "roles-deep", "ud-roles")
+    selectivity_tasks: tuple[str, ...] = ("roles", "ud-roles")
+    # per task name: task-option overrides (absent: the task file's), the first N training sentences
+    # of the structure and of the selectivity runs (absent: all), and how many of the suite's seeds
+    # the task's runs use (absent: all)
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_sizes: dict[str, int] = field(default_factory=dict)
+    selectivity_train_sizes: dict[str, int] = field(default_factory=dict)
+    task_seeds: dict[str, int] = field(default_factory=dict)
+    bigru_options: dict[str, Any] = field(default_factory=dict)
+    n_boot: int = 1000
+    identity_sources: tuple[str, ...] = ("random", "ud")
+    identity_quick: bool = False
+    identity_seeds: int | None = 1        # how many of the suite's seeds the identity study uses (None: all)
+    identity_encoders: tuple[str, ...] | None = None   # keep only these encoders of the study (None: all)
+    gpt2_model: str | None = None         # hub name or folder of real GPT-2 weights (None: the local random one)
+    dilution: dict[str, Any] = field(default_factory=dict)        # kwargs of measured_identity_curves
+    dilution_seeds: int | None = None
+    ladder: dict[str, Any] = field(default_factory=dict)          # kwargs of probe_ladder
+    ladder_seeds: int | None = 1
+
+    def seeds_for(self, count: int | None, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        """The first ``count`` of the suite's seeds (all when None): expensive studies run fewer."""
+        return seeds if count is None else seeds[:count]
+
+
+_EMA_STREAM = {"rates": [0.5, 0.1, 0.02], "dim": 64, "embedding": "random", "reset": False}
+FULL = Budget(
+    name="full",
+    selectivity_train_sizes={"ud-roles": 1000},
+    n_boot=1000,
+    identity_quick=False,
+    identity_seeds=1,
+    # measured_identity_curves' defaults: 64 equiprobable types, 2,000 x 20 training tokens (625 per class)
+    dilution={"rates": [0.5, 0.1, 0.02], "dim": 64, "lags": [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32],
+              "n_train": 2000, "n_test": 500, "vocab_size": 64, "n_boot": 1000},
+    dilution_seeds=1,
+    ladder={"encoder": "ema", "encoder_options": _EMA_STREAM, "lags": [0, 1, 2, 4, 8],
+            "task_options": {"source": "random", "random_types": 64, "vocab_size": 64, "n_train": 1000,
+                             "n_test": 300},
+            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000},
+    ladder_seeds=1,
+)
+QUICK = Budget(
+    name="quick",
+    selectivity_tasks=("roles",),
+    task_options={**{task: {"n_train": 400, "n_test": 150} for task in ("roles", "roles-transfer", "roles-deep")},
+                  "ud-roles": {"train_split": "dev"}},   # the 2,000-sentence dev file loads ~6x faster than train
+    train_sizes={"ud-roles": 400},
+    selectivity_train_sizes={"ud-roles": 400},
+    task_seeds={"ud-roles": 1},
+    bigru_options={"epochs": 4},
+    n_boot=200,
+    identity_sources=("random",),
+    identity_quick=True,
+    identity_seeds=1,
+    dilution={"rates": [0.5, 0.1, 0.02], "dim": 32, "lags": [0, 1, 2, 4, 8], "n_train": 300, "n_test": 100,
+              "vocab_size": 16, "n_boot": 200},
+    dilution_seeds=1,
+    ladder={"encoder": "ema", "encoder_options": {**_EMA_STREAM, "dim": 32}, "lags": [0, 2],
+            "task_options": {"source": "random", "random_types": 16, "vocab_size": 16, "n_train": 200,
+                             "n_test": 60},
+            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 200},
+    ladder_seeds=1,
+)
+BUDGETS = {"quick": QUICK, "full": FULL}
+
+
+# ----------------------------------------------------------------------------- jobs
+
+@dataclass(frozen=True)
+class FunctionJob:
+    """A computation that is not one probe run: ``module.function(**kwargs) -> DataFrame``.
+
+    The dilution bound and the measured identity curves are whole tables from one call; treating them
+    as jobs gives them the same resume, provenance and progress as probe runs.
+    """
+
+    module: str
+    function: str
+    kwargs: dict[str, Any]
+    label: str = ""
+
+    def key(self) -> str:
+        text = json.dumps({"module": self.module, "function": self.function, "kwargs": self.kwargs},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+Job = RunConfig | FunctionJob
+
+
+def job_key(job: Job) -> str:
+    return job.key()
+
+
+@functools.singledispatch
+def job_label(job) -> str:
+    raise TypeError(f"not a reproduce job: {job!r}")
+
+
+@job_label.register
+def _(job: RunConfig) -> str:
+    options = ",".join(f"{k}={v}" for k, v in sorted(job.encoder_options.items()))
+    encoder = job.encoder + (f"[{options}]" if options else "")
+    lag = job.task_options.get("lag")
+    return f"{job.task}{'' if lag is None else f' lag {lag}'} | {encoder} + {job.probe or 'default'} | seed {job.seed}"
+
+
+@job_label.register
+def _(job: FunctionJob) -> str:
+    return job.label or f"{job.module}.{job.function}"
+
+
+@functools.singledispatch
+def execute(job, cache=None) -> list[dict]:
+    """Compute a job's records (one, or one per layer for a multi-layer encoding)."""
+    raise TypeError(f"not a reproduce job: {job!r}")
+
+
+@execute.register
+def _(job: RunConfig, cache=None) -> list[dict]:
+    return run_all(job, cache=cache)
+
+
+@execute.register
+def _(job: FunctionJob, cache=None) -> list[dict]:
+    function = getattr(importlib.import_module(job.module), job.function)
+    start = time.perf_counter()
+    table = pd.DataFrame(function(**job.kwargs))
+    return [{
+        "function_record_version": FUNCTION_RECORD_VERSION,
+        "id": job.key(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "function": f"{job.module}.{job.function}",
+        "kwargs": job.kwargs,
+        "columns": list(map(str, table.columns)),
+        "rows": json.loads(table.to_json(orient="records")),
+        "timings_s": {"total": round(time.perf_counter() - start, 4)},
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }]
+
+
+def function_table(records: Iterable[dict], function: str) -> pd.DataFrame:
+    """The rows of every function record made by ``module.function``, concatenated."""
+    frames = [pd.DataFrame(r["rows"], columns=r["columns"]).assign(**_seed_column(r))
+              for r in records if r.get("function") == function]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _seed_column(record: dict) -> dict:
+    seed = record["kwargs"].get("seed")
+    return {} if seed is None or "seed" in record["columns"] else {"seed": seed}
+
+
+# ----------------------------------------------------------------------------- sections
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of the paper, its figure, and which of a section's figures answers it."""
+
+    title: str
+    paper: str                  # the paper's figure, as the paper states it
+    figure: str                 # key into SectionReport.figures
+    measure: str                # what probekit's figure is, in words
+    difference: str             # why the two may differ (honest differences)
+
+
+@dataclass
+class SectionReport:
+    """What a section's records become: tables (CSV + markdown), plots and headline figures."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    plots: dict[str, Callable[[Path], None]] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    title: str
+    claims: tuple[Claim, ...]
+    jobs: Callable[[Budget, tuple[int, ...]], list[Job]]
+    report: Callable[[list[dict], Budget], SectionReport]
+    requires: tuple[str, ...] = ()      # "module" or "module:function" that must import
+
+    def missing(self) -> str | None:
+        """Why the section cannot run yet (a module or function not installed), else None."""
+        for requirement in self.requires:
+            module, _, function = requirement.partition(":")
+            try:
+                imported = importlib.import_module(module)
+            except ImportError as exc:
+                return f"{module} is not installed yet ({exc})"
+            if function and not hasattr(imported, function):
+                return f"{module} has no {function}() yet"
+        return None
+
+
+def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ProbekitError("--seeds is empty: give at least one seed, e.g. --seeds 0,1,2.")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ProbekitError(f"--seeds {','.join(map(str, seeds))}: seeds must be distinct and not negative.")
+    return seeds
+
+
+# ----------------------------------------------------------------------------- running
+
+@dataclass(frozen=True)
+class Progress:
+    """One job of a suite: computed (``reused`` False) or read back from its record."""
+
+    section: str
+    index: int
+    total: int
+    label: str
+    reused: bool
+    seconds: float
+    elapsed: float
+
+
+@dataclass
+class SectionOutcome:
+    section: Section
+    status: str                       # "done" or the reason it is not available
+    computed: int = 0
+    reused: int = 0
+    compute_seconds: float = 0.0      # sum of the wall time of every record (from scratch)
+    cpu_seconds: float = 0.0          # sum of the CPU time of every record (all threads of the process)
+    files: list[Path] = field(default_factory=list)
+    report: SectionReport | None = None
+
+
+def records_dir(out: Path, section: str) -> Path:
+    return Path(out) / "records" / section
+
+
+def _existing(folder: Path, key: str) -> list[dict]:
+    paths = [folder / f"{key}.json"] + sorted(folder.glob(f"{key}-L*.json"))
+    records = []
+    for path in paths:
+        if path.is_file():
+            try:
+                records.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ProbekitError(f"{path}: not a readable record ({exc}); delete it or rerun with --force.") \
+                    from None
+    return records
+
+
+def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: Path, *, force: bool = False,
+                progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None
+                ) -> tuple[list[dict], SectionOutcome]:
+    """Run (or reuse) every job of a section; return its records and what happened."""
+    start = time.perf_counter() if start is None else start
+    outcome = SectionOutcome(section, "done")
+    folder = records_dir(out, section.name)
+    jobs = section.jobs(budget, seeds)
+    records: list[dict] = []
+    for index, job in enumerate(jobs, 1):
+        key = job_key(job)
+        found = [] if force else _existing(folder, key)
+        reused = bool(found)
+        began, cpu_began = time.perf_counter(), time.process_time()
+        if not found:
+            found = execute(job, cache=cache)
+            wall = round(time.perf_counter() - began, 3)
+            cpu = round(time.process_time() - cpu_began, 3)
+            for record in found:
+                record["reproduce"] = {"section": section.name, "budget": budget.name, "wall_s": wall,
+                                       "cpu_s": cpu}
+                atomic_write_json(folder / f"{record['id']}.json", record)
+        outcome.reused += reused
+        outcome.computed += not reused
+        outcome.compute_seconds += max(r.get("reproduce", {}).get("wall_s", 0.0) for r in found)
+        outcome.cpu_seconds += max(r.get("reproduce", {}).get("cpu_s", 0.0) for r in found)
+        records += found
+        if progress:
+            progress(Progress(section.name, index, len(jobs), job_label(job), reused,
+                              seconds=round(time.perf_counter() - began, 3),
+                              elapsed=round(time.perf_counter() - start, 3)))
+    return records, outcome
+
+
+def collect_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: Path
+                    ) -> tuple[list[dict], SectionOutcome]:
+    """The records a section already has, computing nothing (sections outside ``--only``)."""
+    outcome = SectionOutcome(section, "done")
+    folder = records_dir(out, section.name)
+    records: list[dict] = []
+    jobs = section.jobs(budget, seeds)
+    for job in jobs:
+        found = _existing(folder, job_key(job))
+        outcome.reused += bool(found)
+        outcome.compute_seconds += max((r.get("reproduce", {}).get("wall_s", 0.0) for r in found), default=0.0)
+        outcome.cpu_seconds += max((r.get("reproduce", {}).get("cpu_s", 0.0) for r in found), default=0.0)
+        records += found
+    if outcome.reused < len(jobs):
+        outcome.status = f"incomplete: {outcome.reused} of {len(jobs)} runs have records (run it with --only " \
+                         f"{section.name})"
+    return records, outcome
