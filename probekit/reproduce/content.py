@@ -99,9 +99,7 @@ def dilution_report(records: list[dict], budget: Budget) -> SectionReport:
     measured = function_table(records, f"{EMPIRICAL}.measured_identity_curves")
     if bound.empty or measured.empty:
         return report
-    rows = measured.rename(columns={"v_information_bits_lo": "v_information_bits_lo",
-                                    "v_information_bits_hi": "v_information_bits_hi"})
-    table = aggregate(rows, {"v_information_bits": "measured V-information (bits)", "accuracy": "accuracy"},
+    table = aggregate(measured, {"v_information_bits": "measured V-information (bits)", "accuracy": "accuracy"},
                       keys=("lag", "probe", "condition"))
     table = table.merge(bound[["lag", "bound_bits"]].rename(columns={"bound_bits": "closed-form bound (bits)"}),
                         on="lag", how="left")
@@ -139,8 +137,9 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
     if "condition" in table and len(current) < len(table):
         loophole = table[table.condition.str.contains("loophole")].pivot_table(
             index="lag", columns="probe", values="V-information (bits)", aggfunc="mean")
-        if "linear" in loophole and "linear" in pivot:
-            lag = int(loophole.index.max())
+        shared = loophole.index.intersection(pivot.index)
+        if "linear" in loophole and "linear" in pivot and len(shared):
+            lag = int(shared.max())
             report.figures["loophole"] = (f"at lag {lag}, linear on h_t: {pivot.loc[lag, 'linear']:.2f} bits; on "
                                           f"{table[table.condition.str.contains('loophole')].condition.iloc[0]}: "
                                           f"{loophole.loc[lag, 'linear']:.2f} bits")

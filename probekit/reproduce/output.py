@@ -28,7 +28,7 @@ def write_section(outcome: SectionOutcome, records: list[dict], budget: Budget, 
              f"Regenerate with `probekit reproduce --{budget.name} --only {section.name}`.", ""]
     if outcome.status != "done" and not records:
         lines += [f"**Not yet available**: {outcome.status}.", ""]
-        atomic_write_text(out / f"{section.name}.md", "\n".join(lines))
+        atomic_write_text(out / f"{section.name}.md", "\n".join(lines) + "\n")
         outcome.files.append(out / f"{section.name}.md")
         return
     if outcome.status != "done":

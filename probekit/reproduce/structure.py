@@ -112,7 +112,7 @@ def structure_report(records: list[dict], budget: Budget) -> SectionReport:
         ratios = ratios.sort_values("task", key=lambda t: t.map({n: i for i, n in enumerate(budget.structure_tasks)}),
                                     kind="stable").reset_index(drop=True)
         ratios.insert(1, "paper", ratios.task.map(PAPER_FIGURES).fillna("(not in the paper)"))
-    report.tables["ratio"] = ratios
+        report.tables["ratio"] = ratios
     for _, r in ratios.iterrows():
         report.figures[f"ratio:{r.task}"] = fmt_ci(r["ratio (1:1)"], r["ratio (1:1) ci95_low"],
                                                    r["ratio (1:1) ci95_high"])

@@ -323,8 +323,8 @@ def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: P
                 atomic_write_json(folder / f"{record['id']}.json", record)
         outcome.reused += reused
         outcome.computed += not reused
-        outcome.compute_seconds += max(r.get("reproduce", {}).get("wall_s", 0.0) for r in found)
-        outcome.cpu_seconds += max(r.get("reproduce", {}).get("cpu_s", 0.0) for r in found)
+        outcome.compute_seconds += max((r.get("reproduce", {}).get("wall_s", 0.0) for r in found), default=0.0)
+        outcome.cpu_seconds += max((r.get("reproduce", {}).get("cpu_s", 0.0) for r in found), default=0.0)
         records += found
         if progress:
             progress(Progress(section.name, index, len(jobs), job_label(job), reused,
