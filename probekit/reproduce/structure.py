@@ -18,7 +18,7 @@ import pandas as pd
 
 from probekit.experiment import RunConfig
 from probekit.reproduce.suite import Budget, Claim, Job, Section, SectionReport
-from probekit.reproduce.tables import _pyplot, _save, aggregate, fmt_ci, ratio_interval, role_rows, seed_interval
+from probekit.reproduce.tables import ACCURACY_RANGE, _pyplot, _save, aggregate, fmt_ci, ratio_interval, role_rows, seed_interval
 
 
 # ----------------------------------------------------------------------------- structure
@@ -160,8 +160,10 @@ def zero_label_ratios(rows: pd.DataFrame) -> pd.DataFrame:
             values, lows, highs = (np.array(column, dtype=float) for column in zip(*per_seed))
             mean, low, high = seed_interval(values, lows, highs)
             row[label], row[f"{label} ci95_low"], row[f"{label} ci95_high"] = mean, low, high
-        zero_acc = seed_interval(zero.accuracy.to_numpy(), zero.accuracy_lo.to_numpy(), zero.accuracy_hi.to_numpy())
-        gru_acc = seed_interval(gru.accuracy.to_numpy(), gru.accuracy_lo.to_numpy(), gru.accuracy_hi.to_numpy())
+        zero_acc = seed_interval(zero.accuracy.to_numpy(), zero.accuracy_lo.to_numpy(), zero.accuracy_hi.to_numpy(),
+                                ACCURACY_RANGE)
+        gru_acc = seed_interval(gru.accuracy.to_numpy(), gru.accuracy_lo.to_numpy(), gru.accuracy_hi.to_numpy(),
+                                ACCURACY_RANGE)
         row["zero-label accuracy (1:1)"], row["zero-label accuracy ci95_low"], \
             row["zero-label accuracy ci95_high"] = zero_acc
         row["BiGRU accuracy"], row["BiGRU accuracy ci95_low"], row["BiGRU accuracy ci95_high"] = gru_acc

@@ -18,12 +18,17 @@ from probekit.io import atomic_write
 
 # ----------------------------------------------------------------------------- aggregation
 
-def seed_interval(values, lows, highs) -> tuple[float, float, float]:
+#: the range of an accuracy: combined intervals are clipped to it.
+ACCURACY_RANGE = (0.0, 1.0)
+
+
+def seed_interval(values, lows, highs, bounds: tuple[float, float] = (-math.inf, math.inf)
+                  ) -> tuple[float, float, float]:
     """Mean over seeds with a 95% interval that counts seeds and test sentences: the project's
-    one rule, :func:`probekit.report.combine_seeds` (docs/metrics.md)."""
+    one rule, :func:`probekit.report.combine_seeds` (docs/metrics.md), clipped to ``bounds``."""
     from probekit.report import combine_seeds
 
-    return combine_seeds(values, lows, highs)
+    return combine_seeds(values, lows, highs, bounds)
 
 
 def ratio_interval(num: tuple[float, float, float], den: tuple[float, float, float]) -> tuple[float, float]:
@@ -95,7 +100,8 @@ def aggregate(rows: pd.DataFrame, metrics: dict[str, str], keys=("task", "condit
         for column, label in metrics.items():
             lo, hi = (group[f"{column}_lo"], group[f"{column}_hi"]) if f"{column}_lo" in group else \
                 (group[column] * np.nan, group[column] * np.nan)
-            mean, low, high = seed_interval(group[column].to_numpy(), lo.to_numpy(), hi.to_numpy())
+            bounds = ACCURACY_RANGE if "accuracy" in column else (-math.inf, math.inf)
+            mean, low, high = seed_interval(group[column].to_numpy(), lo.to_numpy(), hi.to_numpy(), bounds)
             row[label], row[f"{label} ci95_low"], row[f"{label} ci95_high"] = mean, low, high
         out.append(row)
     return pd.DataFrame(out)
