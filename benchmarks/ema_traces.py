@@ -17,7 +17,10 @@ cancel:
 * ``pandas_ewm``: ``pandas.DataFrame(X).ewm(alpha=a, adjust=False).mean()`` per rate
   (continuous stream; pandas computes in float64).
 * ``copy_floor``: ``np.copyto`` of ``X`` into a preallocated array the size of the output, per
-  rate: the memory traffic any method must pay.
+  rate: the memory traffic any method must pay; ``copy_floor_threads`` the same split by rows
+  between as many threads as ``ema_trace`` uses (it shows whether more threads buy bandwidth).
+* ``probekit_one_thread``: ``ema_trace`` with ``workers=1`` (``probekit`` splits rows between up
+  to 4 threads on inputs this large).
 
 The peers get the easier continuous stream (no resets); probekit is timed on both.
 Peak memory of probekit's path (tracemalloc, one rate into a preallocated output, and the
@@ -34,6 +37,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -122,8 +126,22 @@ def main() -> None:
         for _ in RATES:
             np.copyto(out, X)
 
-    methods = {"probekit": probekit_reset, "probekit_no_reset": probekit_stream, "loop": loop,
-               "lfilter": scipy_lfilter, "pandas_ewm": pandas_ewm, "copy_floor": copy_floor}
+    workers = max(1, min(os.cpu_count() or 1, 4))
+    halves = np.linspace(0, n, workers + 1).round().astype(int)
+
+    def copy_floor_threads():  # the floor with as many threads as ema_trace uses (bandwidth, not cores)
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in RATES:
+                list(pool.map(lambda i: np.copyto(out[halves[i]:halves[i + 1]], X[halves[i]:halves[i + 1]]),
+                              range(workers)))
+
+    def probekit_one_thread():
+        for a in RATES:
+            ema_trace(X, a, offsets, reset=True, out=out, workers=1)
+
+    methods = {"probekit": probekit_reset, "probekit_no_reset": probekit_stream,
+               "probekit_one_thread": probekit_one_thread, "loop": loop, "lfilter": scipy_lfilter,
+               "pandas_ewm": pandas_ewm, "copy_floor": copy_floor, "copy_floor_threads": copy_floor_threads}
     scale = {"loop": n / n_loop}
     rounds = []
     for r in range(args.runs + 1):
@@ -140,6 +158,9 @@ def main() -> None:
     ratios["probekit/copy_floor"] = statistics.median(t["probekit"] / t["copy_floor"] for t in rounds)
     ratios["probekit_no_reset/copy_floor"] = statistics.median(
         t["probekit_no_reset"] / t["copy_floor"] for t in rounds)
+    ratios["probekit/copy_floor_threads"] = statistics.median(t["probekit"] / t["copy_floor_threads"] for t in rounds)
+    ratios["probekit_one_thread/copy_floor"] = statistics.median(
+        t["probekit_one_thread"] / t["copy_floor"] for t in rounds)
     ratios["lfilter/probekit_no_reset"] = statistics.median(t["lfilter"] / t["probekit_no_reset"] for t in rounds)
     ratios["pandas_ewm/probekit_no_reset"] = statistics.median(
         t["pandas_ewm"] / t["probekit_no_reset"] for t in rounds)

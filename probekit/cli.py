@@ -346,7 +346,8 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
               help="Comma-separated seeds; each run is repeated per seed (the identity study, the dilution "
                    "curve and the probe ladder use the first seed only, to keep the full suite within its budget).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
-              help="Folder for the tables, plots and README; records go to OUT/records/<section>/.")
+              help="Folder of the report: the full suite's tables, plots and README go to OUT, the quick "
+                   "suite's to OUT/quick; records go to OUT/records/<section>/.")
 @click.option("--only", multiple=True, metavar="SECTION",
               help="Run only this section (repeatable); the others are reported from the records they have.")
 @click.option("--force", is_flag=True, help="Recompute runs even where their records exist.")
@@ -362,11 +363,12 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
     ladder (linear / MLP / attention probes). Sections whose modules are missing are written as
     "not yet available".
 
-    Budget on 2 idle CPU cores: --quick about 2 minutes, --full about 35 minutes (estimated from
-    per-run timings; the measured times are written to OUT/README.md). Finished runs are reused, so an interrupted suite resumes where
-    it stopped; --force recomputes. UD runs need UD English EWT (PROBEKIT_DATA).
+    Measured on 2 CPU cores: --quick QUICK_TIME, --full 24 minutes (both are written to
+    OUT/README.md). Finished runs are reused, so an interrupted suite resumes where it stopped;
+    --force recomputes. UD runs need UD English EWT (PROBEKIT_DATA).
     """
     from probekit.cache import FeatureCache
+    from probekit.reproduce import BUDGETS, report_dir
     from probekit.reproduce import reproduce as run_suite
 
     seed_list = _int_list(seeds, "--seeds")
@@ -381,7 +383,8 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
                          progress=show, cache=FeatureCache(), gpt2_model=gpt2_model)
     for outcome in outcomes:
         click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
-    click.echo(f"wrote {out / 'README.md'} and {out / 'summary.md'}", err=True)
+    pages = report_dir(out, BUDGETS["quick" if quick else "full"])
+    click.echo(f"wrote {pages / 'README.md'} and {pages / 'summary.md'}", err=True)
 
 
 @main.group(cls=_Group)

@@ -40,7 +40,7 @@ def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     events = []
     outcomes = rp.reproduce(SMOKE, seeds=SEEDS, out=out, progress=events.append)
-    return out, outcomes, events
+    return rp.report_dir(out, SMOKE), outcomes, events   # the pages; records and budgets.json sit above
 
 
 def _csv(out: Path, stem: str) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def test_every_section_writes_its_page_and_the_index(suite):
     # every placeholder of the template was filled
     assert "{" not in readme.replace("{t-", "")
     assert "Measured budgets" in readme and "`smoke`" in readme
-    budgets = json.loads((out / "budgets.json").read_text())
+    budgets = json.loads((out.parent / "budgets.json").read_text())
     assert budgets["smoke"]["complete"] == all(o.status == "done" for o in outcomes)
     assert budgets["smoke"]["compute_s_from_scratch"] > 0
     # progress: i/n per section, increasing elapsed time
@@ -76,7 +76,7 @@ def test_every_section_writes_its_page_and_the_index(suite):
 
 def test_records_name_their_commit_and_live_per_section(suite):
     out, outcomes, _ = suite
-    files = sorted((out / "records" / "structure").glob("*.json"))
+    files = sorted((out.parent / "records" / "structure").glob("*.json"))
     assert len(files) == len(rp.structure_jobs(SMOKE, SEEDS)) == 5 * len(SEEDS)
     for path in files:
         record = json.loads(path.read_text())
@@ -121,7 +121,7 @@ def test_selectivity_and_mdl_in_range(suite):
     assert (table["MDL online bits per label"] > 0).all()
     assert (table["MDL compression (uniform / online)"] > 0).all()
     # the uniform code spends log2 K bits per label for the K roles
-    n_roles = len(json.loads(next((out / "records" / "selectivity").glob("*.json")).read_text())["data"]["labels"])
+    n_roles = len(json.loads(next((out.parent / "records" / "selectivity").glob("*.json")).read_text())["data"]["labels"])
     assert np.allclose(table["uniform bits per label (log2 K)"], math.log2(n_roles))
 
 
@@ -130,7 +130,7 @@ def test_identity_curves_in_bits_below_the_label_entropy(suite):
     out, _, _ = suite
     bits = _csv(out, "identity-random-bits")
     assert set(bits.encoder.str.split("[").str[0]) == {"ema", "type"}
-    vocab = json.loads(next((out / "records" / "identity").glob("*.json")).read_text())["data"]["identity_types"]
+    vocab = json.loads(next((out.parent / "records" / "identity").glob("*.json")).read_text())["data"]["identity_types"]
     lag_columns = [c for c in bits.columns if c.startswith("lag ")]
     assert lag_columns and (bits[lag_columns].to_numpy() <= math.log2(vocab + 1) + 0.05).all()
     assert (bits.total_bits >= 0).all()
@@ -163,14 +163,14 @@ def test_ladder_has_every_probe_and_the_loophole(suite):
 
 def test_a_second_invocation_reuses_every_record(suite):
     out, first, _ = suite
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "records").rglob("*.json")}
+    stamps = {p: p.stat().st_mtime_ns for p in (out.parent / "records").rglob("*.json")}
     ratios = pd.read_csv(out / "structure-ratio.csv")
     events = []
-    outcomes = rp.reproduce(SMOKE, seeds=SEEDS, out=out, progress=events.append)
+    outcomes = rp.reproduce(SMOKE, seeds=SEEDS, out=out.parent, progress=events.append)
     assert events and all(e.reused for e in events)
     assert sum(o.computed for o in outcomes) == 0
     assert [o.reused for o in outcomes] == [a.computed + a.reused for a in first]
-    assert {p: p.stat().st_mtime_ns for p in (out / "records").rglob("*.json")} == stamps
+    assert {p: p.stat().st_mtime_ns for p in (out.parent / "records").rglob("*.json")} == stamps
     # the same records give the same tables
     pd.testing.assert_frame_equal(pd.read_csv(out / "structure-ratio.csv"), ratios)
 
@@ -182,8 +182,10 @@ def test_only_runs_one_section_and_reports_the_others_from_their_records(tmp_pat
     by_name = {o.section.name: o for o in outcomes}
     assert by_name["structure"].status == "done"
     assert by_name["selectivity"].status.startswith("incomplete: 0 of")
-    assert (tmp_path / "structure-ratio.csv").is_file() and not (tmp_path / "selectivity.csv").exists()
-    assert "incomplete: 0 of" in (tmp_path / "summary.md").read_text()
+    pages = tmp_path / "smoke"   # a suite other than the full one writes its pages to OUT/<suite>/
+    assert (pages / "structure-ratio.csv").is_file() and not (pages / "selectivity.csv").exists()
+    assert "incomplete: 0 of" in (pages / "summary.md").read_text()
+    assert not (tmp_path / "summary.md").exists() and (tmp_path / "records" / "structure").is_dir()
 
 
 def test_a_section_whose_module_is_missing_is_marked_not_yet_available(tmp_path, monkeypatch):
@@ -193,8 +195,8 @@ def test_a_section_whose_module_is_missing_is_marked_not_yet_available(tmp_path,
     monkeypatch.setattr(rp, "SECTIONS", (ghost,))
     [outcome] = rp.reproduce(SMOKE, seeds=(0,), out=tmp_path)
     assert outcome.status.startswith("not yet available: probekit.no_such_module")
-    assert "Not yet available" in (tmp_path / "ghost.md").read_text()
-    assert "not yet available" in (tmp_path / "README.md").read_text()
+    assert "Not yet available" in (tmp_path / "smoke" / "ghost.md").read_text()
+    assert "not yet available" in (tmp_path / "smoke" / "README.md").read_text()
 
 
 def test_ratio_interval_and_placeholders():

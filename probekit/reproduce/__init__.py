@@ -10,7 +10,9 @@ writing a ``Section`` in a section module and adding it to :data:`SECTIONS` belo
 What goes where under ``out`` (default ``results/``): one record per run in
 ``records/<section>/<id>.json``; per section ``<section>.md`` with its tables as CSV and its plots
 as PNG; ``budgets.json`` (the measured cost of each suite), the index ``summary.md`` and
-``README.md``.
+``README.md``. Those pages are the full suite's; a quick suite writes its pages to
+``out/quick/`` (sharing the records folder and ``budgets.json``), so a quick check never
+overwrites the committed report.
 
 Why records live in ``results/records/<section>/<id>.json`` (committed): the report must be
 regenerable and auditable, every record names the commit that made it, and a suite that stops
@@ -36,6 +38,7 @@ The package:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -47,7 +50,7 @@ from probekit.reproduce.content import (
     dilution_report, identity_jobs, identity_report, ladder_jobs, ladder_report,
 )
 from probekit.reproduce.output import (
-    README_DIFFERENCES, README_INTRO, fill, update_budgets, write_readme, write_section, write_summary,
+    README_DIFFERENCES, README_INTRO, fill, report_dir, update_budgets, write_readme, write_section, write_summary,
 )
 from probekit.reproduce.structure import (
     BIGRU, EMA_HEBB_LINEAR, EMA_LINEAR, PAPER_FIGURES, SCALE, SELECTIVITY_CONDITIONS, SELECTIVITY_SECTION,
@@ -71,7 +74,7 @@ __all__ = [
     "SectionReport", "aggregate", "bound_table", "check_seeds", "collect_section", "dilution_jobs",
     "dilution_report", "execute", "fill", "fmt_ci", "function_table", "identity_jobs", "identity_report",
     "job_key", "job_label", "ladder_jobs", "ladder_report", "plot_against_lag", "plot_structure",
-    "ratio_interval", "records_dir", "reproduce", "role_rows", "run_section", "section_names", "seed_interval",
+    "ratio_interval", "records_dir", "report_dir", "reproduce", "role_rows", "run_section", "section_names", "seed_interval",
     "select_sections", "selectivity_jobs", "selectivity_report", "structure_jobs", "structure_report",
     "update_budgets", "write_readme", "write_section", "write_summary", "zero_label_ratios",
 ]
@@ -117,6 +120,7 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ProbekitError(f"--out {str(out)!r} is a file; give a folder.")
+    pages = report_dir(out, budget)
     start = time.perf_counter()
     outcomes = []
     for section in SECTIONS:
@@ -128,9 +132,11 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
                                            cache=cache, start=start)
         else:
             records, outcome = collect_section(section, budget, seeds, out)
-        write_section(outcome, records, budget, seeds, out)
+        pages.mkdir(parents=True, exist_ok=True)
+        write_section(outcome, records, budget, seeds, pages,
+                      records_link=os.path.relpath(records_dir(out, section.name), pages))
         outcomes.append(outcome)
     budgets = update_budgets(out, budget, outcomes, time.perf_counter() - start)
-    write_summary(out, budget, seeds, outcomes)
-    write_readme(out, budget, seeds, outcomes, budgets)
+    write_summary(pages, budget, seeds, outcomes)
+    write_readme(pages, budget, seeds, outcomes, budgets)
     return outcomes

@@ -56,9 +56,10 @@ def identity_report(records: list[dict], budget: Budget) -> SectionReport:
                 digits=2) + " bits"
             report.figures[f"half_lag:{source}:{row.encoder}"] = "never" if pd.isna(row.half_lag) \
                 else f"{row.half_lag:.1f}"
-    ema_rows = [f"{k.split(':', 2)[2]} ({k.split(':')[1]}) {v}" for k, v in report.figures.items()
-                if k.startswith("total_bits:")]
-    report.figures["identity"] = "; ".join(ema_rows) or "n/a"
+    sources = {"random": "random streams", "ud": "EWT"}
+    totals = [f"{k.split(':', 2)[2].split('[')[0]} on {sources.get(k.split(':')[1], k.split(':')[1])} {v}"
+              for k, v in report.figures.items() if k.startswith("total_bits:")]
+    report.figures["identity"] = "; ".join(totals) or "n/a"
     return report
 
 
@@ -139,7 +140,8 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
             index="lag", columns="probe", values="V-information (bits)", aggfunc="mean")
         shared = loophole.index.intersection(pivot.index)
         if "linear" in loophole and "linear" in pivot and len(shared):
-            lag = int(shared.max())
+            gain = loophole.loc[shared, "linear"] - pivot.loc[shared, "linear"]
+            lag = int(gain.idxmax())   # where reading past states helps most
             report.figures["loophole"] = (f"at lag {lag}, linear on h_t: {pivot.loc[lag, 'linear']:.2f} bits; on "
                                           f"{table[table.condition.str.contains('loophole')].condition.iloc[0]}: "
                                           f"{loophole.loc[lag, 'linear']:.2f} bits")
