@@ -3,6 +3,7 @@ not of the science. The suite runs once, at a test size, into a temporary folder
 
 import json
 import math
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,12 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from probekit import reproduce as rp
+from probekit.cache import FeatureCache
 from probekit.cli import main
 from probekit.errors import ProbekitError
 
-SEEDS = (0, 1)
+REPO = Path(__file__).resolve().parent.parent
+QUICK = rp.QUICK
+SEEDS = rp.DEFAULT_SEEDS   # what `probekit reproduce --quick` runs
 
-#: the quick suite shrunk to seconds: one grammar task, tiny corpora, two identity encoders.
+#: the quick suite shrunk to seconds (one grammar task, tiny corpora, two identity encoders), for the
+#: tests of resuming, --only and missing modules.
 SMOKE = replace(
     rp.QUICK, name="smoke", structure_tasks=("roles",), selectivity_tasks=("roles",),
     task_options={"roles": {"n_train": 120, "n_test": 40}}, bigru_options={"epochs": 2}, n_boot=100,
@@ -37,10 +42,26 @@ def _available(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
+    """`probekit reproduce --quick` (the real quick suite, default seeds) into a temporary folder:
+    about 50 s on 2 cores. UD English EWT comes from PROBEKIT_DATA or ../shared."""
+    data = Path(os.environ.get("PROBEKIT_DATA") or REPO.parent / "shared" / "data" / "ud-english-ewt")
+    if not (data / "en_ewt-ud-dev.conllu").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"UD English EWT not found at {data}; set PROBEKIT_DATA")
+        pytest.skip(f"UD English EWT not found at {data}; set PROBEKIT_DATA")
     out = tmp_path_factory.mktemp("results")
     events = []
-    outcomes = rp.reproduce(SMOKE, seeds=SEEDS, out=out, progress=events.append)
-    return rp.report_dir(out, SMOKE), outcomes, events   # the pages; records and budgets.json sit above
+    before = os.environ.get("PROBEKIT_DATA")
+    os.environ["PROBEKIT_DATA"] = str(data)
+    try:
+        outcomes = rp.reproduce(QUICK, seeds=SEEDS, out=out, progress=events.append,
+                                cache=FeatureCache(tmp_path_factory.mktemp("cache")))
+    finally:
+        if before is None:
+            del os.environ["PROBEKIT_DATA"]
+        else:
+            os.environ["PROBEKIT_DATA"] = before
+    return rp.report_dir(out, QUICK), outcomes, events   # the pages; records and budgets.json sit above
 
 
 def _csv(out: Path, stem: str) -> pd.DataFrame:
@@ -63,10 +84,10 @@ def test_every_section_writes_its_page_and_the_index(suite):
             assert outcome.reused == 0
     # every placeholder of the template was filled
     assert "{" not in readme.replace("{t-", "")
-    assert "Measured budgets" in readme and "`smoke`" in readme
+    assert "Measured budgets" in readme and "`quick`" in readme
     budgets = json.loads((out.parent / "budgets.json").read_text())
-    assert budgets["smoke"]["complete"] == all(o.status == "done" for o in outcomes)
-    assert budgets["smoke"]["compute_s_from_scratch"] > 0
+    assert budgets["quick"]["complete"] == all(o.status == "done" for o in outcomes)
+    assert budgets["quick"]["compute_s_from_scratch"] > 0
     # progress: i/n per section, increasing elapsed time
     structure = [e for e in events if e.section == "structure"]
     assert [e.index for e in structure] == list(range(1, len(structure) + 1))
@@ -77,7 +98,7 @@ def test_every_section_writes_its_page_and_the_index(suite):
 def test_records_name_their_commit_and_live_per_section(suite):
     out, outcomes, _ = suite
     files = sorted((out.parent / "records" / "structure").glob("*.json"))
-    assert len(files) == len(rp.structure_jobs(SMOKE, SEEDS)) == 5 * len(SEEDS)
+    assert len(files) == len(rp.structure_jobs(QUICK, SEEDS))
     for path in files:
         record = json.loads(path.read_text())
         assert path.stem == record["id"]
@@ -95,12 +116,13 @@ def test_structure_tables_hold_valid_numbers(suite):
     out, _, _ = suite
     accuracy = _csv(out, "structure-accuracy")
     assert set(accuracy.condition) == {c.label for c in rp.STRUCTURE_CONDITIONS}
-    assert (accuracy.n_seeds == len(SEEDS)).all()
+    seeds_per_task = accuracy.task.map(lambda task: QUICK.task_seeds.get(task, len(SEEDS)))
+    assert (accuracy.n_seeds == seeds_per_task).all()
     _in_unit_interval(accuracy, ["accuracy", "structure-dependent accuracy", "many-to-one accuracy"])
     assert (accuracy["accuracy ci95_low"] <= accuracy.accuracy + 1e-9).all()
     assert (accuracy.accuracy <= accuracy["accuracy ci95_high"] + 1e-9).all()
     ratio = _csv(out, "structure-ratio")
-    assert list(ratio.task) == ["roles"]
+    assert list(ratio.task) == list(QUICK.structure_tasks)
     for column in ("ratio (1:1)", "ratio (m:1)", "structure-dependent ratio (1:1)"):
         assert (ratio[column] > 0).all()
         assert (ratio[f"{column} ci95_low"] <= ratio[column]).all()
@@ -129,7 +151,7 @@ def test_selectivity_and_mdl_in_range(suite):
 def test_identity_curves_in_bits_below_the_label_entropy(suite):
     out, _, _ = suite
     bits = _csv(out, "identity-random-bits")
-    assert set(bits.encoder.str.split("[").str[0]) == {"ema", "type"}
+    assert set(bits.encoder.str.split("[").str[0]) == {"ema", "gru-lm", "gpt2", "type", "random"}
     vocab = json.loads(next((out.parent / "records" / "identity").glob("*.json")).read_text())["data"]["identity_types"]
     lag_columns = [c for c in bits.columns if c.startswith("lag ")]
     assert lag_columns and (bits[lag_columns].to_numpy() <= math.log2(vocab + 1) + 0.05).all()
@@ -143,8 +165,8 @@ def test_identity_curves_in_bits_below_the_label_entropy(suite):
 def test_dilution_bound_and_measured_bits_in_range(suite):
     out, _, _ = suite
     table = _csv(out, "dilution")
-    log2v = math.log2(SMOKE.dilution["vocab_size"])
-    assert sorted(table.lag) == SMOKE.dilution["lags"]
+    log2v = math.log2(QUICK.dilution["vocab_size"])
+    assert sorted(table.lag) == QUICK.dilution["lags"]
     assert ((table["closed-form bound (bits)"] >= 0) & (table["closed-form bound (bits)"] <= log2v + 1e-9)).all()
     assert (table["measured V-information (bits)"] <= log2v + 0.1).all()
     _in_unit_interval(table, ["accuracy"])
@@ -155,9 +177,9 @@ def test_dilution_bound_and_measured_bits_in_range(suite):
 def test_ladder_has_every_probe_and_the_loophole(suite):
     out, _, _ = suite
     table = _csv(out, "ladder")
-    assert set(table.probe) == {"linear", "attention"}
+    assert set(table.probe) == set(QUICK.ladder["probes"])
     assert table.condition.str.contains("loophole").any()
-    assert (table["V-information (bits)"] <= math.log2(8) + 0.1).all()
+    assert (table["V-information (bits)"] <= math.log2(QUICK.ladder["task_options"]["vocab_size"]) + 0.1).all()
     _in_unit_interval(table, ["accuracy"])
 
 
@@ -166,7 +188,7 @@ def test_a_second_invocation_reuses_every_record(suite):
     stamps = {p: p.stat().st_mtime_ns for p in (out.parent / "records").rglob("*.json")}
     ratios = pd.read_csv(out / "structure-ratio.csv")
     events = []
-    outcomes = rp.reproduce(SMOKE, seeds=SEEDS, out=out.parent, progress=events.append)
+    outcomes = rp.reproduce(QUICK, seeds=SEEDS, out=out.parent, progress=events.append)
     assert events and all(e.reused for e in events)
     assert sum(o.computed for o in outcomes) == 0
     assert [o.reused for o in outcomes] == [a.computed + a.reused for a in first]
