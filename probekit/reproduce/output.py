@@ -161,7 +161,8 @@ def write_readme(out: Path, budget: Budget, seeds: tuple[int, ...], outcomes: li
             "Compute time is the sum of every run's wall time as recorded in its record (the cost from "
             "scratch, whatever was reused); CPU time is the process time of the same runs (all threads), "
             "which other users of a shared machine do not inflate.\n",
-            "| suite | complete | compute time from scratch (wall) | CPU time | last invocation (wall) | CPUs | commit of the last invocation (records name their own) |",
+            "| suite | complete | compute time from scratch (wall) | CPU time | last invocation (wall) | CPUs "
+            "| commit of the last invocation (records name their own) |",
             "|---|---|---|---|---|---|---|"]
     for name, entry in sorted(budgets.items()):
         rows.append(f"| `{name}` | {'yes' if entry['complete'] else 'no'} | "
