@@ -15,7 +15,8 @@ component by position) and its own value map ``v_c = V_c z_c``; the head reads
 concatenated heads. Per-component value maps matter: with one shared map the probe could only
 read convex mixtures of components and could not form ``h_t - 0.5 x_t`` (it scored 0.27 where
 the linear probe scored 0.999 on lag 1), so it would sit *below* the linear rung; with them, a
-fixed attention pattern is already any linear map of the row (up to the value bottleneck). Training is the MLP probe's: AdamW, minibatches, early stopping on a
+fixed attention pattern is already any linear map of the row (up to the value bottleneck). Training is
+the MLP probe's (`probekit.probes.torch_probe`): AdamW, minibatches, early stopping on a
 held-out slice of the training rows, best epoch restored, one torch thread.
 """
 
@@ -24,16 +25,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ProbekitError
-from probekit.probes.base import Probe, one_torch_thread
+from probekit.probes.base import one_torch_thread
+from probekit.probes.torch_probe import PREDICT_CHUNK, TorchProbe
 from probekit.registry import register_probe
 
 if TYPE_CHECKING:  # torch loads on first use, so `import probekit` stays fast
     import torch
-
-_PREDICT_CHUNK = 65536
 
 
 def _attention_network(n_components: int, width: int, n_classes: int, heads: int, key_dim: int,
@@ -74,7 +73,7 @@ def _attention_network(n_components: int, width: int, n_classes: int, heads: int
 
 
 @register_probe("attention")
-class AttentionProbe(Probe):
+class AttentionProbe(TorchProbe):
     """Softmax attention over equal-width feature components (learned queries), then linear softmax.
 
     Options: ``n_components`` equal-width column blocks per row (4 for the default ``ema``:
@@ -121,12 +120,6 @@ class AttentionProbe(Probe):
         self._require_int("heads", 1)
         self._require_int("key_dim", 1)
         self._require_int("value_dim", 1)
-        self._require_int("epochs", 1)
-        self._require_float("lr", 0.0, low_open=True)
-        self._require_float("weight_decay", 0.0)
-        self._require_int("batch_size", 1)
-        self._require_float("validation_fraction", 0.0, 0.5)
-        self._require_int("patience", 1)
 
     def _component_width(self, n_columns: int) -> int:
         k = int(self.n_components)
@@ -137,111 +130,10 @@ class AttentionProbe(Probe):
                 f"default ema has 4: x + 3 rates, i.e. include_current + len(rates) * (1 + history)).")
         return n_columns // k
 
-    def fit(self, X: Any, y: Any, n_classes: int | None = None) -> "AttentionProbe":
-        """Fit on training rows ``X`` (n, d) and labels ``y`` in 0..n_classes-1."""
-        import torch
-
-        self._check_options()
-        X = self._check_X(X)
-        width = self._component_width(X.shape[1])
-        y, n_classes = self._check_y(y, X.shape[0], n_classes)
-        n = X.shape[0]
-        self.n_features_in_ = X.shape[1]
-        self.n_classes_ = n_classes
-        self.classes_ = np.arange(n_classes)
-        self.component_width_ = width
-        self.scaler_ = StandardScaler().fit(X)
-        Xs = torch.from_numpy(self.scaler_.transform(X).astype(np.float32, copy=False))
-        yt = torch.from_numpy(y)
-
-        rng = np.random.default_rng(int(self.seed))
-        n_val = int(round(float(self.validation_fraction) * n))
-        if n_val >= 1 and n - n_val >= 1:
-            order = torch.from_numpy(rng.permutation(n))
-            X_val, y_val = Xs[order[:n_val]], yt[order[:n_val]]
-            X_tr, y_tr = Xs[order[n_val:]], yt[order[n_val:]]
-        else:
-            X_val = y_val = None
-            X_tr, y_tr = Xs, yt
-
-        with one_torch_thread(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.seed))
-            net = _attention_network(int(self.n_components), width, n_classes, int(self.heads),
-                                     int(self.key_dim), int(self.value_dim))
-            self._train(net, X_tr, y_tr, X_val, y_val)
-        return self
-
-    def _train(self, net, X_tr, y_tr, X_val, y_val) -> None:
-        """Minibatch AdamW with early stopping on the held-out rows; keeps the best epoch."""
-        import torch
-
-        opt = torch.optim.AdamW(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
-        gen = torch.Generator().manual_seed(int(self.seed))
-        loss_fn = torch.nn.functional.cross_entropy
-        bs, n_tr = int(self.batch_size), X_tr.shape[0]
-        best_loss, best_state, best_epoch, bad, epoch = np.inf, None, 0, 0, 0
-        history: list[float] = []
-        for epoch in range(1, int(self.epochs) + 1):
-            net.train()
-            perm = torch.randperm(n_tr, generator=gen)
-            for start in range(0, n_tr, bs):
-                idx = perm[start:start + bs]
-                loss = loss_fn(net(X_tr[idx]), y_tr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            if X_val is None:
-                continue
-            net.eval()
-            with torch.no_grad():
-                val_loss = float(loss_fn(self._logits(net, X_val), y_val))
-            history.append(val_loss)
-            if val_loss < best_loss - 1e-4:
-                best_loss, best_epoch, bad = val_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= int(self.patience):
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        self.net_ = net
-        self.n_epochs_ = epoch
-        self.best_epoch_ = best_epoch if X_val is not None else epoch
-        self.val_loss_history_ = history  # held-out cross-entropy per epoch, in nats
-        self.n_train_ = X_tr.shape[0] + (0 if X_val is None else X_val.shape[0])
-
-    @staticmethod
-    def _logits(net: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        return torch.cat([net(X[i:i + _PREDICT_CHUNK]) for i in range(0, X.shape[0], _PREDICT_CHUNK)]) \
-            if X.shape[0] > _PREDICT_CHUNK else net(X)
-
-    def _standardised(self, X: Any) -> torch.Tensor:
-        import torch
-
-        self._check_fitted("net_")
-        X = self._check_X(X, fitted_dim=self.n_features_in_)
-        return torch.from_numpy(self.scaler_.transform(X).astype(np.float32, copy=False))
-
-    def _predict_logits(self, X: Any) -> torch.Tensor:
-        import torch
-
-        Xs = self._standardised(X)
-        with torch.no_grad(), one_torch_thread():
-            return self._logits(self.net_, Xs)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n, n_classes); columns are classes 0..n_classes-1."""
-        import torch
-
-        return torch.softmax(self._predict_logits(X).double(), dim=1).numpy()
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each row (int64)."""
-        return self._predict_logits(X).argmax(dim=1).numpy().astype(np.int64)
+    def _network(self, n_features: int, n_classes: int) -> torch.nn.Module:
+        self.component_width_ = self._component_width(n_features)
+        return _attention_network(int(self.n_components), self.component_width_, n_classes, int(self.heads),
+                                  int(self.key_dim), int(self.value_dim))
 
     def attention_weights(self, X: Any) -> np.ndarray:
         """How much each head reads each component, shape (n, heads, n_components): shows
@@ -250,5 +142,5 @@ class AttentionProbe(Probe):
 
         Xs = self._standardised(X)
         with torch.no_grad(), one_torch_thread():
-            return torch.cat([self.net_.weights(Xs[i:i + _PREDICT_CHUNK])
-                              for i in range(0, max(Xs.shape[0], 1), _PREDICT_CHUNK)]).numpy()
+            return torch.cat([self.net_.weights(Xs[i:i + PREDICT_CHUNK])
+                              for i in range(0, max(Xs.shape[0], 1), PREDICT_CHUNK)]).numpy()
