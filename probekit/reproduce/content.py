@@ -115,9 +115,33 @@ def dilution_report(records: list[dict], budget: Budget) -> SectionReport:
 
 
 def ladder_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
-    return [FunctionJob(EMPIRICAL, "probe_ladder", {**budget.ladder, "seed": seed},
-                        label=f"probe ladder {budget.ladder.get('encoder', '')} | seed {seed}")
-            for seed in budget.seeds_for(budget.ladder_seeds, seeds)]
+    """The EMA ladder (with its loophole), then the same ladder on ``budget.ladder_encoders``; a
+    GPT-2 without a ``model`` gets ``--gpt2-model`` or the local random one."""
+    ladders = [budget.ladder] + [{**budget.ladder, **extra} for extra in budget.ladder_encoders]
+    jobs = []
+    for ladder in ladders:
+        if ladder.get("encoder") in ("gpt2", "hf") and "model" not in ladder.get("encoder_options", {}):
+            from probekit.studies import local_gpt2
+
+            model = budget.gpt2_model or local_gpt2()
+            ladder = {**ladder, "encoder_options": {**ladder.get("encoder_options", {}), "model": model}}
+        jobs += [FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
+                             label=f"probe ladder {ladder.get('encoder', '')} | seed {seed}")
+                 for seed in budget.seeds_for(budget.ladder_seeds, seeds)]
+    return jobs
+
+
+def _ladder_gains(table: pd.DataFrame) -> str:
+    """Per encoder: how many bits MLP and attention add to the linear probe, averaged over lags."""
+    parts = []
+    for encoder, rows in table.groupby("encoder", sort=True):
+        pivot = rows.pivot_table(index="lag", columns="probe", values="V-information (bits)", aggfunc="mean")
+        if "linear" not in pivot:
+            continue
+        gains = ", ".join(f"{probe} − linear {(pivot[probe] - pivot['linear']).mean():+.2f}"
+                          for probe in pivot.columns if probe != "linear")
+        parts.append(f"{encoder}: {gains} bits")
+    return "; ".join(parts)
 
 
 def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
@@ -125,9 +149,13 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
     rows = function_table(records, f"{EMPIRICAL}.probe_ladder")
     if rows.empty:
         return report
-    keys = tuple(k for k in ("lag", "probe", "condition") if k in rows)
+    keys = tuple(k for k in ("encoder", "lag", "probe", "condition") if k in rows)
     table = aggregate(rows, {"v_information_bits": "V-information (bits)", "accuracy": "accuracy"}, keys=keys)
     report.tables[""] = table
+    main = budget.ladder.get("encoder")
+    if "encoder" in table and main is not None:   # the headline figures are about the EMA ladder
+        report.figures["ladder_others"] = _ladder_gains(table[table.encoder != main]) or "no other encoder"
+        table = table[table.encoder == main]
     current = table[~table.condition.str.contains("loophole")] if "condition" in table else table
     pivot = current.pivot_table(index="lag", columns="probe", values="V-information (bits)", aggfunc="mean")
     if {"attention", "linear"} <= set(pivot.columns):
@@ -145,7 +173,8 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
             report.figures["loophole"] = (f"at lag {lag}, linear on h_t: {pivot.loc[lag, 'linear']:.2f} bits; on "
                                           f"{table[table.condition.str.contains('loophole')].condition.iloc[0]}: "
                                           f"{loophole.loc[lag, 'linear']:.2f} bits")
-    report.plots[""] = functools.partial(plot_against_lag, table, "V-information (bits)", ylabel="bits per token")
+    report.plots[""] = functools.partial(plot_against_lag, report.tables[""], "V-information (bits)",
+                                         ylabel="bits per token")
     return report
 
 
@@ -182,7 +211,8 @@ LADDER_SECTION = Section(
         Claim("The attention predictor is no better than the linear one", "same loss with full softmax "
               "attention as with the linear predictor", "ladder",
               "identity bits per lag read by linear, MLP and attention probes over EMA traces; the "
-              "differencing loophole (a probe that sees past states too): {loophole}",
+              "differencing loophole (a probe that sees past states too): {loophole}; the same ladder, "
+              "mean over lags: {ladder_others}",
               "The paper swapped the predictor of a trained LM; probekit swaps the probe over fixed "
               "traces, which tests the same data-processing argument at probe scale."),
     ))

@@ -64,6 +64,8 @@ class Budget:
     dilution: dict[str, Any] = field(default_factory=dict)        # kwargs of measured_identity_curves
     dilution_seeds: int | None = None
     ladder: dict[str, Any] = field(default_factory=dict)          # kwargs of probe_ladder
+    #: the same ladder on other encoders: each dict overrides ``ladder``'s kwargs (no loophole)
+    ladder_encoders: tuple[dict[str, Any], ...] = ()
     ladder_seeds: int | None = 1
 
     def seeds_for(self, count: int | None, seeds: tuple[int, ...]) -> tuple[int, ...]:
@@ -86,6 +88,8 @@ FULL = Budget(
             "task_options": {"source": "random", "random_types": 64, "vocab_size": 64, "n_train": 1000,
                              "n_test": 300},
             "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000},
+    ladder_encoders=({"encoder": "gru-lm", "encoder_options": {"context": "stream"}, "loophole_history": 0},
+                     {"encoder": "gpt2", "encoder_options": {"context": "stream"}, "loophole_history": 0}),
     ladder_seeds=1,
 )
 QUICK = Budget(
@@ -197,8 +201,13 @@ def function_table(records: Iterable[dict], function: str) -> pd.DataFrame:
 
 
 def _seed_column(record: dict) -> dict:
-    seed = record["kwargs"].get("seed")
-    return {} if seed is None or "seed" in record["columns"] else {"seed": seed}
+    """The job's ``seed`` and ``encoder`` as columns, where the function's table lacks them."""
+    columns = {}
+    for name in ("seed", "encoder"):
+        value = record["kwargs"].get(name)
+        if value is not None and name not in record["columns"]:
+            columns[name] = value
+    return columns
 
 
 # ----------------------------------------------------------------------------- sections

@@ -109,10 +109,10 @@ def aggregate(rows: pd.DataFrame, metrics: dict[str, str], keys=("task", "condit
 
 def plot_against_lag(table: pd.DataFrame, column: str, path: Path, reference: str | None = None,
                      ylabel: str = "") -> None:
-    """One line per (probe, condition) with its 95% band, and an optional reference curve."""
+    """One line per (encoder, probe, condition) with its 95% band, and an optional reference curve."""
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    series = [k for k in ("probe", "condition") if k in table]
+    series = [k for k in ("encoder", "probe", "condition") if k in table]
     for key, rows in table.groupby(series, sort=True) if series else [("", table)]:
         rows = rows.sort_values("lag")
         name = " | ".join(map(str, key)) if isinstance(key, tuple) else str(key)
