@@ -27,6 +27,7 @@ from probekit.errors import ProbekitError
 from probekit.experiment import RunConfig, run_all
 from probekit.io import atomic_write_json
 from probekit.provenance import git_commit, package_versions
+from probekit.studies import IDENTITY_PROBE_OPTIONS
 
 
 DEFAULT_OUT = Path("results")
@@ -87,7 +88,8 @@ FULL = Budget(
     ladder={"encoder": "ema", "encoder_options": _EMA_STREAM, "lags": [0, 1, 2, 4, 8],
             "task_options": {"source": "random", "random_types": 64, "vocab_size": 64, "n_train": 1000,
                              "n_test": 300},
-            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000},
+            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000,
+            "probe_options": {"linear": IDENTITY_PROBE_OPTIONS}},   # C chosen on held-out rows, as in the study
     ladder_encoders=({"encoder": "gru-lm", "encoder_options": {"context": "stream"}, "loophole_history": 0},
                      {"encoder": "gpt2", "encoder_options": {"context": "stream"}, "loophole_history": 0}),
     ladder_seeds=1,
