@@ -113,7 +113,8 @@ QUICK = Budget(
     ladder={"encoder": "ema", "encoder_options": {**_EMA_STREAM, "dim": 32}, "lags": [0, 2],
             "task_options": {"source": "random", "random_types": 16, "vocab_size": 16, "n_train": 200,
                              "n_test": 60},
-            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 200},
+            "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 200,
+            "probe_options": {"linear": IDENTITY_PROBE_OPTIONS}},
     ladder_seeds=1,
 )
 BUDGETS = {"quick": QUICK, "full": FULL}
