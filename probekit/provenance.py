@@ -21,13 +21,18 @@ def package_versions() -> dict[str, str]:
 
 
 def git_commit() -> str | None:
-    """The commit of the probekit checkout, with ``-dirty`` if it has uncommitted changes."""
+    """The commit of the probekit checkout, with ``-dirty`` if it has uncommitted changes.
+
+    Changes under ``results/`` do not count: that folder holds what probekit generates (the
+    reproduction report rewrites its pages while its runs go on), not code that makes numbers.
+    """
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results"], cwd=root, capture_output=True, text=True,
+                               timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("-dirty" if dirty else "") if commit else None
