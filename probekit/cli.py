@@ -365,7 +365,7 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
     ladder (linear / MLP / attention probes). Sections whose modules are missing are written as
     "not yet available".
 
-    Measured on 2 idle CPU cores: --quick 48 seconds, --full 24 minutes (both are written to
+    Measured on 2 idle CPU cores: --quick 48 seconds, --full 27 minutes (both are written to
     OUT/README.md). Finished runs are reused, so an interrupted suite resumes where it stopped;
     --force recomputes. UD runs need UD English EWT (PROBEKIT_DATA).
     """
