@@ -20,13 +20,14 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def git_commit() -> str | None:
-    """The commit of the probekit checkout, with ``-dirty`` if it has uncommitted changes.
+def git_commit(root: Path | None = None) -> str | None:
+    """The commit of the probekit checkout (or of the git work tree at ``root``), with ``-dirty``
+    if it has uncommitted changes.
 
     Changes under ``results/`` do not count: that folder holds what probekit generates (the
     reproduction report rewrites its pages while its runs go on), not code that makes numbers.
     """
-    root = Path(__file__).resolve().parent.parent
+    root = Path(root) if root is not None else Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=5, check=True).stdout.strip()
