@@ -52,6 +52,12 @@ def _role_config(condition: Condition, task: str, seed: int, budget: Budget, *, 
                      control=selectivity, mdl=selectivity)
 
 
+def _condition_rows(records: list[dict], conditions: Iterable[Condition], selectivity: bool, budget: Budget
+                    ) -> pd.DataFrame:
+    """One row per record of ``conditions`` (:func:`role_rows`), labelled with its condition."""
+    return role_rows(records, _conditions_by_key(records, conditions, selectivity, budget))
+
+
 def _conditions_by_key(records: list[dict], conditions: Iterable[Condition], selectivity: bool, budget: Budget
                        ) -> dict[str, str]:
     """Config key -> condition label, by rebuilding each condition's config for each record."""
@@ -90,8 +96,7 @@ PAPER_FIGURES = {"roles": "96% of the BiGRU", "roles-transfer": "61.8", "roles-d
 
 
 def structure_report(records: list[dict], budget: Budget) -> SectionReport:
-    labels = _conditions_by_key(records, STRUCTURE_CONDITIONS, False, budget)
-    rows = role_rows(records, labels)
+    rows = _condition_rows(records, STRUCTURE_CONDITIONS, False, budget)
     report = SectionReport()
     if rows.empty:
         return report
@@ -205,8 +210,7 @@ def selectivity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
 
 
 def selectivity_report(records: list[dict], budget: Budget) -> SectionReport:
-    labels = _conditions_by_key(records, SELECTIVITY_CONDITIONS, True, budget)
-    rows = role_rows(records, labels)
+    rows = _condition_rows(records, SELECTIVITY_CONDITIONS, True, budget)
     report = SectionReport()
     if rows.empty:
         return report

@@ -293,6 +293,11 @@ class SectionOutcome:
     files: list[Path] = field(default_factory=list)
     report: SectionReport | None = None
 
+    def add_cost(self, records: list[dict]) -> None:
+        """Count one job's cost from its records (all layers of a job share one run's time)."""
+        self.compute_seconds += max((r.get("reproduce", {}).get("wall_s", 0.0) for r in records), default=0.0)
+        self.cpu_seconds += max((r.get("reproduce", {}).get("cpu_s", 0.0) for r in records), default=0.0)
+
 
 def records_dir(out: Path, section: str) -> Path:
     return Path(out) / "records" / section
@@ -335,8 +340,7 @@ def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: P
                 atomic_write_json(folder / f"{record['id']}.json", record)
         outcome.reused += reused
         outcome.computed += not reused
-        outcome.compute_seconds += max((r.get("reproduce", {}).get("wall_s", 0.0) for r in found), default=0.0)
-        outcome.cpu_seconds += max((r.get("reproduce", {}).get("cpu_s", 0.0) for r in found), default=0.0)
+        outcome.add_cost(found)
         records += found
         if progress:
             progress(Progress(section.name, index, len(jobs), job_label(job), reused,
@@ -355,8 +359,7 @@ def collect_section(section: Section, budget: Budget, seeds: tuple[int, ...], ou
     for job in jobs:
         found = _existing(folder, job_key(job))
         outcome.reused += bool(found)
-        outcome.compute_seconds += max((r.get("reproduce", {}).get("wall_s", 0.0) for r in found), default=0.0)
-        outcome.cpu_seconds += max((r.get("reproduce", {}).get("cpu_s", 0.0) for r in found), default=0.0)
+        outcome.add_cost(found)
         records += found
     if outcome.reused < len(jobs):
         outcome.status = f"incomplete: {outcome.reused} of {len(jobs)} runs have records (run it with --only " \
