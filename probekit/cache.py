@@ -36,12 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from probekit.contracts import cache_key_parts
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.io import json_default
 
 #: Version of the on-disk entry layout; part of every key, so a layout change is a miss.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: entries store Features.layer_blocks
 _TMP_PREFIX = ".tmp-"
 _ENTRY_FILES = ("X.npy", "offsets.npy", "meta.json", "description.json")
 
@@ -131,7 +132,8 @@ class FeatureCache:
         if offsets.ndim != 1 or len(offsets) != info["n_offsets"]:
             raise ValueError("offsets have the wrong length")
         blocks = {name: (int(a), int(b)) for name, (a, b) in info["blocks"].items()}
-        return Features(X=X, offsets=offsets, blocks=blocks, meta=info["meta"])
+        layer_blocks = {int(layer): name for layer, name in info["layer_blocks"].items()}
+        return Features(X=X, offsets=offsets, blocks=blocks, meta=info["meta"], layer_blocks=layer_blocks)
 
     # -- write ----------------------------------------------------------------------------
     def put(self, key: str, features: Features, description: dict) -> None:
@@ -158,6 +160,7 @@ class FeatureCache:
                 "n_offsets": int(len(offsets)),
                 "blocks": {name: [int(a), int(b)] for name, (a, b) in features.blocks.items()},
                 "meta": json.loads(canonical_json(features.meta)),
+                "layer_blocks": {str(layer): name for layer, name in features.layer_blocks.items()},
                 "file_sizes": sizes,
             }
             (tmp / "meta.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
@@ -230,8 +233,7 @@ def cached_encode(encoder: Any, corpus: Any, cache: FeatureCache | None) -> Feat
     """
     if cache is None:
         return encoder.encode(corpus)
-    key_parts = getattr(encoder, "cache_key_parts", None)
-    parts = key_parts(corpus) if callable(key_parts) else None
+    parts = cache_key_parts(encoder, corpus)
     if parts is None:
         return encoder.encode(corpus)
     key = cache.key(parts)

@@ -260,7 +260,7 @@ def _float_list(text: str, what: str) -> list[float]:
               help="EMA rates, comma-separated, each in (0, 1].")
 @click.option("--dim", default=64, show_default=True, type=int,
               help="Gaussian embedding size (the ema encoder's dim).")
-@click.option("--embedding", type=click.Choice(["gaussian", "onehot"]), default="gaussian", show_default=True,
+@click.option("--embedding", type=click.Choice(["random", "onehot"]), default="random", show_default=True,
               help="Token embeddings: i.i.d. Gaussian N(0, 1/dim) per type, or one-hot over --vocab types.")
 @click.option("--vocab", default=None, type=int,
               help="Number of equiprobable token types (caps the bits at log2 V; sets chance) "

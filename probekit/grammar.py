@@ -36,6 +36,8 @@ import numpy as np
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
+from probekit.library import grammar_dir
+from probekit.options import check_int
 
 RELCL = "acl:relcl"
 """The relation whose nesting ``rc_depth`` counts."""
@@ -436,15 +438,15 @@ class Grammar:
         The same arguments give the same sentences; with the same seed, a larger ``n`` starts
         with the sentences of a smaller one.
         """
-        _check_int(n, "n", minimum=1)
-        _check_int(seed, "seed", minimum=0)
-        _check_int(min_rc_depth, "min_rc_depth", minimum=0)
+        check_int(n, "n", minimum=1)
+        check_int(seed, "seed", minimum=0)
+        check_int(min_rc_depth, "min_rc_depth", minimum=0)
         if max_rc_depth is not None:
-            _check_int(max_rc_depth, "max_rc_depth", minimum=0)
+            check_int(max_rc_depth, "max_rc_depth", minimum=0)
             if max_rc_depth < min_rc_depth:
                 raise ProbekitError(f"max_rc_depth={max_rc_depth} is below min_rc_depth={min_rc_depth}; "
                                     f"give max_rc_depth >= min_rc_depth (or leave it unset).")
-        _check_int(max_length, "max_length", minimum=1)
+        check_int(max_length, "max_length", minimum=1)
         if min_rc_depth >= max_length:
             raise ProbekitError(f"min_rc_depth={min_rc_depth} needs sentences of more than {min_rc_depth} "
                                 f"words, but max_length={max_length}; raise max_length.")
@@ -486,13 +488,6 @@ class Grammar:
 
 def _depth_range(lo: int, hi: int | None) -> str:
     return f"{lo}..{'unbounded' if hi is None else hi}"
-
-
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ProbekitError(f"{name} must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ProbekitError(f"{name} must be >= {minimum}, got {value}.")
 
 
 class _Sampler:
@@ -700,8 +695,8 @@ def _expected_lengths(grammar: Grammar) -> np.ndarray:
 
 
 def builtin_grammar_dir() -> Path:
-    """Where the shipped ``.pcfg`` files live (``probekit/tasks/grammars``)."""
-    return Path(__file__).resolve().parent / "tasks" / "grammars"
+    """Where the shipped ``.pcfg`` files live (``tasks/grammars`` in a checkout)."""
+    return grammar_dir()
 
 
 def builtin_grammar_names() -> list[str]:

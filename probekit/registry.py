@@ -10,23 +10,32 @@ suggestions, so the CLI never dispatches through if/elif chains over names.
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
-import typing
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable
 
+from probekit import options
 from probekit.errors import ProbekitError
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered component: its name, the factory that builds it, a one-line description."""
+    """A registered component: its name, the factory that builds it, a one-line description,
+    and where it came from (``module.Class``, a task file's path, a plugin's entry point), so
+    that a clash can name both sides."""
 
     name: str
     factory: Callable[..., Any]
     description: str
+    source: str = ""
+
+
+def source_of(factory: Callable) -> str:
+    """``module.qualname`` of a class or function (through partials)."""
+    target = options.unwrap(factory)
+    module = getattr(target, "__module__", None) or "?"
+    return f"{module}.{getattr(target, '__qualname__', repr(target))}"
 
 
 def _first_docstring_line(obj: Any) -> str:
@@ -44,20 +53,35 @@ class Registry:
         self._entry_points_loaded = False
 
     # -- registration -------------------------------------------------------------------
-    def register(self, name: str, description: str | None = None) -> Callable:
+    def register(self, name: str, description: str | None = None, *, replace: bool = False) -> Callable:
         """Decorator: ``@registry.register("ema")`` on a class or factory function."""
 
         def decorate(factory: Callable) -> Callable:
-            self.add(name, factory, description)
+            self.add(name, factory, description, replace=replace)
             return factory
 
         return decorate
 
-    def add(self, name: str, factory: Callable, description: str | None = None) -> None:
+    def add(self, name: str, factory: Callable, description: str | None = None, *,
+            source: str | None = None, replace: bool = False) -> None:
+        """Register ``factory`` as ``name``.
+
+        A name already taken by something else is refused, naming both sources, unless
+        ``replace=True``: a silent replacement would change what a command means (and a record
+        would carry the old name with new numbers). Registering the same source again (a module
+        imported twice, a task file read twice) is not a clash.
+        """
         if not name or not isinstance(name, str):
             raise ProbekitError(f"a {self.kind} needs a non-empty string name, got {name!r}")
+        source = source or source_of(factory)
+        old = self._entries.get(name)
+        if old is not None and old.source != source and not replace:
+            raise ProbekitError(
+                f"{self.kind} name {name!r} is taken: {old.source} registered it and {source} registers it "
+                f"again. Choose another name, or pass replace=True to replace it on purpose."
+            )
         self._entries[name] = Entry(
-            name, factory, description if description is not None else _first_docstring_line(factory)
+            name, factory, description if description is not None else _first_docstring_line(factory), source
         )
 
     def _load_entry_points(self) -> None:
@@ -65,8 +89,12 @@ class Registry:
             return
         self._entry_points_loaded = True
         for ep in entry_points(group=self.entry_point_group):
-            if ep.name in self._entries:
-                continue
+            source = f"plugin {ep.value} (entry point {ep.name!r} in {self.entry_point_group!r})"
+            if ep.name in self._entries and self._entries[ep.name].source != source:
+                raise ProbekitError(
+                    f"{self.kind} name {ep.name!r} is taken: {self._entries[ep.name].source} registered it, "
+                    f"and the {source} claims it too. Rename the plugin's entry point or uninstall it."
+                )
             try:
                 factory = ep.load()
             except Exception as exc:  # a broken plugin must not break probekit itself
@@ -74,7 +102,7 @@ class Registry:
                     f"the {self.kind} plugin {ep.name!r} ({ep.value}, entry point group "
                     f"{self.entry_point_group!r}) failed to load: {exc}. Fix or uninstall that package."
                 ) from exc
-            self.add(ep.name, factory)
+            self.add(ep.name, factory, source=source)
 
     # -- lookup ---------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -83,6 +111,10 @@ class Registry:
 
     def entries(self) -> list[Entry]:
         return [self._entries[name] for name in self.names()]
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (tests and interactive sessions that register throw-away components)."""
+        self._entries.pop(name, None)
 
     def __contains__(self, name: str) -> bool:
         self._load_entry_points()
@@ -99,114 +131,20 @@ class Registry:
             f"{', '.join(self.names())} (see `probekit list`)."
         )
 
-    def create(self, name: str, **options: Any) -> Any:
+    def create(self, name: str, **kwargs: Any) -> Any:
         """Build the component ``name`` with ``options``, checked against its signature."""
         entry = self.get(name)
-        checked = check_options(entry.factory, options, f"{self.kind} {name!r}")
+        checked = options.check_options(entry.factory, kwargs, f"{self.kind} {name!r}")
         return entry.factory(**checked)
 
     def parameters(self, name: str) -> dict[str, inspect.Parameter]:
         """The options a component accepts (its factory's keyword parameters)."""
-        return _keyword_parameters(self.get(name).factory)
+        return options.keyword_parameters(self.get(name).factory)
 
 
-def _unwrap(factory: Callable) -> Callable:
-    """The function or class behind a ``functools.partial`` (declared tasks are partials)."""
-    while isinstance(factory, functools.partial):
-        factory = factory.func
-    return factory
-
-
-def _keyword_parameters(factory: Callable) -> dict[str, inspect.Parameter]:
-    signature = inspect.signature(factory)
-    return {
-        p.name: p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
-    }
-
-
-def _accepts_var_keywords(factory: Callable) -> bool:
-    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
-
-
-def check_options(factory: Callable, options: dict[str, Any], what: str) -> dict[str, Any]:
-    """Reject unknown options (with did-you-mean) and coerce values to annotated types."""
-    params = _keyword_parameters(factory)
-    target = _unwrap(factory)
-    try:
-        hints = typing.get_type_hints(target.__init__ if inspect.isclass(target) else target)
-    except Exception:
-        hints = {}
-    checked: dict[str, Any] = {}
-    for key, value in options.items():
-        if key not in params:
-            if _accepts_var_keywords(factory):
-                checked[key] = value
-                continue
-            close = difflib.get_close_matches(key, params, n=2, cutoff=0.5)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            accepted = ", ".join(sorted(params)) or "none"
-            raise ProbekitError(f"{what} has no option {key!r}.{hint} Its options: {accepted}.")
-        checked[key] = coerce_option(value, hints.get(key), f"option {key!r} of {what}")
-    return checked
-
-
-def coerce_option(value: Any, annotation: Any, what: str) -> Any:
-    """Convert ``value`` to ``annotation`` where that is unambiguous, else raise."""
-    if annotation is None or annotation is Any:
-        return value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return coerce_option(value, arg, what)
-            except ProbekitError as exc:
-                errors.append(str(exc))
-        raise ProbekitError(errors[0] if errors else f"{what}: bad value {value!r}")
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        raise ProbekitError(f"{what} must be one of {', '.join(map(repr, args))}, got {value!r}.")
-    if origin in (tuple, list):
-        items = value
-        if isinstance(value, str):
-            items = [v for v in value.split(",") if v.strip()]
-        if not isinstance(items, (list, tuple)):
-            items = [items]
-        item_type = args[0] if args else None
-        converted = [coerce_option(v, item_type, what) for v in items]
-        return tuple(converted) if origin is tuple else converted
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ProbekitError(f"{what} must be true or false, got {value!r}.")
-    if annotation is int:
-        if isinstance(value, bool):
-            raise ProbekitError(f"{what} must be an integer, got {value!r}.")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise ProbekitError(f"{what} must be an integer, got {value!r}.") from None
-        if not as_float.is_integer():
-            raise ProbekitError(f"{what} must be an integer, got {value!r}.")
-        return int(as_float)
-    if annotation is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ProbekitError(f"{what} must be a number, got {value!r}.") from None
-    if annotation is str:
-        return str(value)
-    return value
+# The option checks moved to probekit.options; these names stay for existing imports.
+check_options = options.check_options
+coerce_option = options.coerce
 
 
 encoders = Registry("encoder", "probekit.encoders")

@@ -114,9 +114,9 @@ def _bound(theory, rates, dim, lags, vocab_size) -> pd.DataFrame:
     the theory module offers: ``lag_table`` or ``dilution_table(make_bank(...))``."""
     if hasattr(theory, "lag_table"):
         table = theory.lag_table(rates, dim, lags, vocab_size=vocab_size, include_current=True,
-                                 embedding="gaussian")
+                                 embedding="random")
     else:
-        bank = theory.make_bank(rates, dim=dim, embedding="gaussian", vocab_size=vocab_size, include_current=True)
+        bank = theory.make_bank(rates, dim=dim, embedding="random", vocab_size=vocab_size, include_current=True)
         table = theory.dilution_table(bank, lags, mc_trials=0)
     return pd.DataFrame(table)[["lag", "bound_bits"]]
 

@@ -227,13 +227,13 @@ def test_impossible_requests_fail_clearly():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(n=0, seed=0), "n must be >= 1"),
-    (dict(n=5, seed=-1), "seed must be >= 0"),
+    (dict(n=0, seed=0), "n must be an integer >= 1"),
+    (dict(n=5, seed=-1), "seed must be an integer >= 0"),
     (dict(n=5, seed=1.5), "seed must be an integer"),
     (dict(n=True, seed=0), "n must be an integer"),
     (dict(n=5, seed=0, min_rc_depth=3, max_rc_depth=1), "below min_rc_depth"),
-    (dict(n=5, seed=0, max_length=0), "max_length must be >= 1"),
-    (dict(n=5, seed=0, min_rc_depth=-1), "min_rc_depth must be >= 0"),
+    (dict(n=5, seed=0, max_length=0), "max_length must be an integer >= 1"),
+    (dict(n=5, seed=0, min_rc_depth=-1), "min_rc_depth must be an integer >= 0"),
     (dict(n=5, seed=0, min_rc_depth=40), "raise max_length"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -175,7 +175,8 @@ def test_pooling_choices_differ_on_multi_subword_words(hard_features):
 def test_layer_selection_and_split(tiny_gpt2, hard_corpus, hard_features):
     small = hard_corpus[:5]
     parts = split_layers(Features(hard_features["last"].X[:small.n_tokens], small.offsets,
-                                  hard_features["last"].blocks, hard_features["last"].meta))
+                                  hard_features["last"].blocks, hard_features["last"].meta,
+                                  hard_features["last"].layer_blocks))
     assert sorted(parts) == [0, 1, 2]
     for layer, given in ((0, 0), (1, -2)):
         single = HFCausalLMEncoder(model=str(tiny_gpt2), layer=given).encode(small)

@@ -64,14 +64,14 @@ def trace_magnitude(rate: float, embedding: str) -> float:
     is ``a`` when it is the newest token: ``M / a = 1``.
     """
     rate = _check_rate(rate)
-    if embedding == "gaussian":
+    if embedding == "random":
         return 1.0 / math.sqrt(rate * (2.0 - rate))
     if embedding == "onehot":
         return 1.0
-    raise ProbekitError(f"embedding: must be gaussian or onehot, got {embedding!r}.")
+    raise ProbekitError(f"embedding: must be random or onehot, got {embedding!r}.")
 
 
-def precision_horizon(rate: float, precision: str, embedding: str = "gaussian") -> float:
+def precision_horizon(rate: float, precision: str, embedding: str = "random") -> float:
     """The lag ``k*`` beyond which a token's weight is below the storage's rounding error.
 
     A token at lag k contributes ``a b^k`` (``b = 1 - a``) to a number of magnitude ``M``
@@ -199,7 +199,7 @@ def peeling_experiment(rate: float, precision: str = "float32", vocab_size: int 
     }
 
 
-def horizon_table(rates, embedding: str = "gaussian") -> pd.DataFrame:
+def horizon_table(rates, embedding: str = "random") -> pd.DataFrame:
     """Precision horizons (lags) per rate for float32 and float16 (and one-hot underflow)."""
     rows = []
     for rate in rates:

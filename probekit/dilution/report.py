@@ -81,7 +81,7 @@ def measure(bank: TraceBank, lags, probes: tuple[str, ...], seed: int = 0,
     the bank must be that too for the bound to be comparable. ``sizes`` (``n_train``,
     ``n_test``, ``n_boot``) go to :func:`~probekit.dilution.empirical.measured_identity_curves`.
     """
-    if bank.embedding != "gaussian" or bank.noise_var > 0 or bank.past is not None:
+    if bank.embedding != "random" or bank.noise_var > 0 or bank.past is not None:
         raise ProbekitError("--empirical measures probes on noise-free Gaussian embeddings over a long stream: "
                             "drop --embedding onehot, --noise-var and --past to compare with the bound.")
     from probekit.dilution.empirical import measured_identity_curves

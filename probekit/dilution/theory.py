@@ -30,14 +30,14 @@ import scipy.integrate
 import scipy.optimize
 import scipy.stats
 
-from probekit.encoders.ema import rate_name
+from probekit.encoders.ema import check_rates, rate_name
 from probekit.errors import ProbekitError
 
 #: the lags ``probekit dilution`` tabulates by default.
 DEFAULT_LAGS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 #: capacity spread: the share of the capacity that lies within lags <= each of these.
 SPREAD_CUTOFFS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256)
-EMBEDDINGS = ("gaussian", "onehot")
+EMBEDDINGS = ("random", "onehot")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class TraceBank:
 
     rates: tuple[float, ...]
     dim: int = 64
-    embedding: str = "gaussian"
+    embedding: str = "random"
     vocab_size: int = 1000
     noise_var: float = 0.0
     include_current: bool = True
@@ -80,26 +80,10 @@ class TraceBank:
         return self.vocab_size - 1 if self.embedding == "onehot" else self.dim
 
 
-def make_bank(rates, dim: int = 64, embedding: str = "gaussian", vocab_size: int = 1000,
+def make_bank(rates, dim: int = 64, embedding: str = "random", vocab_size: int = 1000,
               noise_var: float = 0.0, include_current: bool = True, past: int | None = None) -> TraceBank:
     """A checked :class:`TraceBank`; every bad value raises a ProbekitError naming it."""
-    if isinstance(rates, (int, float)):
-        rates = (rates,)
-    rates = tuple(rates)
-    if not rates:
-        raise ProbekitError("rates: give at least one EMA rate in (0, 1], e.g. --rates 0.5,0.1,0.02.")
-    checked = []
-    for rate in rates:
-        try:
-            value = float(rate)
-        except (TypeError, ValueError):
-            raise ProbekitError(f"rates: {rate!r} is not a number; give rates in (0, 1].") from None
-        if not (0.0 < value <= 1.0):
-            raise ProbekitError(f"rates: {rate!r} is outside (0, 1]; each EMA rate a must satisfy 0 < a <= 1.")
-        checked.append(value)
-    names = [rate_name(r) for r in checked]
-    if len(set(names)) != len(names):
-        raise ProbekitError(f"rates: {checked} repeats a rate; give each rate once.")
+    checked = check_rates(rates, "rates")
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
         raise ProbekitError(f"dim: must be an integer >= 1 (the embedding size), got {dim!r}.")
     if embedding not in EMBEDDINGS:
@@ -114,7 +98,7 @@ def make_bank(rates, dim: int = 64, embedding: str = "gaussian", vocab_size: int
         raise ProbekitError(f"noise-var: must be a finite number >= 0, got {noise_var!r}.")
     if past is not None and (isinstance(past, bool) or not isinstance(past, (int, np.integer)) or past < 1):
         raise ProbekitError(f"past: must be an integer >= 1 (tokens seen so far) or None, got {past!r}.")
-    return TraceBank(tuple(checked), int(dim), embedding, int(vocab_size), noise_var, bool(include_current),
+    return TraceBank(checked, int(dim), embedding, int(vocab_size), noise_var, bool(include_current),
                      None if past is None else int(past))
 
 

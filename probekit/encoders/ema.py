@@ -28,11 +28,12 @@ import math
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse
 
+from probekit import options
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
 from probekit.encoders.embeddings import (
@@ -64,6 +65,20 @@ _WARN_BYTES = 4 << 30
 def rate_name(rate: float) -> str:
     """The block name of the trace with ``rate`` (``ema_0.5``, ``ema_0.02``)."""
     return f"ema_{rate:g}"
+
+
+def check_rates(rates: Any, what: str) -> tuple[float, ...]:
+    """EMA rates as distinct floats in (0, 1]: the one check of the ema encoder and the dilution bound."""
+    if isinstance(rates, (int, float)):
+        rates = (rates,)
+    rates = tuple(rates)
+    if not rates:
+        raise ProbekitError(f"{what} needs at least one EMA rate in (0, 1], e.g. 0.5,0.1,0.02.")
+    checked = tuple(options.check_float(r, what, 0.0, 1.0, low_open=True) for r in rates)
+    names = [rate_name(r) for r in checked]
+    if len(set(names)) != len(names):
+        raise ProbekitError(f"{what} repeats a rate: {list(checked)}. Give each rate once.")
+    return checked
 
 
 def _sentence_starts(offsets: np.ndarray, n_rows: int) -> np.ndarray:
@@ -359,16 +374,7 @@ class EMAEncoder(Encoder):
         hebbian_context: Literal["left", "both"] = "left",
         history: int = 0,
     ):
-        if isinstance(rates, (int, float)):
-            rates = (rates,)
-        rates = tuple(rates)
-        if not rates:
-            raise ProbekitError("option 'rates' of encoder 'ema' needs at least one rate in (0, 1].")
-        self.rates = tuple(check_float("ema", "rates", r, 0.0, 1.0, low_open=True) for r in rates)
-        names = [rate_name(r) for r in self.rates]
-        if len(set(names)) != len(names):
-            raise ProbekitError(f"option 'rates' of encoder 'ema' has a repeated rate: {list(self.rates)}. "
-                                f"Give each rate once.")
+        self.rates = check_rates(rates, "option 'rates' of encoder 'ema'")
         self.dim = check_int("ema", "dim", dim)
         self.embedding = check_choice("ema", "embedding", embedding, ("random", "onehot", "hebbian"))
         self.reset = bool(reset)

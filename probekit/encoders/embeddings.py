@@ -10,17 +10,17 @@ seen at test time) and maps word ids to vectors with one of the tables built her
   baseline.
 * :func:`onehot_rows`: one-hot rows over the vocabulary (``dim`` = vocabulary size).
 
-The ``check_*`` helpers raise :class:`~probekit.errors.ProbekitError` naming the option and
-its valid range, so that a bad option fails when the encoder is built.
+The ``check_*`` helpers are :mod:`probekit.options`' range checks with an encoder's name in
+the message, so that a bad option fails when the encoder is built, worded like every other.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
+from probekit import options
 from probekit.corpus import Corpus
 from probekit.errors import ProbekitError
 from probekit.vocab import Vocabulary
@@ -30,30 +30,15 @@ from probekit.vocab import Vocabulary
 
 
 def check_int(encoder: str, option: str, value: int, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, else a ProbekitError naming ``option``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ProbekitError(f"option {option!r} of encoder {encoder!r} must be an integer >= {minimum}, "
-                            f"got {value!r}.")
-    if value < minimum:
-        raise ProbekitError(f"option {option!r} of encoder {encoder!r} must be an integer >= {minimum}, "
-                            f"got {value}.")
-    return int(value)
+    """``value`` as an int >= ``minimum`` (:func:`probekit.options.check_int` for an encoder option)."""
+    return options.check_int(value, options.option(option, f"encoder {encoder!r}"), minimum)
 
 
 def check_float(encoder: str, option: str, value: float, low: float, high: float,
                 low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a float in the interval given, else a ProbekitError naming ``option``."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ProbekitError(f"option {option!r} of encoder {encoder!r} must be a number in {interval}, "
-                            f"got {value!r}.") from None
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if math.isnan(number) or too_low or too_high:
-        raise ProbekitError(f"option {option!r} of encoder {encoder!r} must be in {interval}, got {value!r}.")
-    return number
+    """``value`` as a float in the interval given (:func:`probekit.options.check_float`)."""
+    return options.check_float(value, options.option(option, f"encoder {encoder!r}"), low, high,
+                               low_open=low_open, high_open=high_open)
 
 
 def check_max_vocab(encoder: str, value: int | None) -> int | None:
@@ -64,10 +49,7 @@ def check_max_vocab(encoder: str, value: int | None) -> int | None:
 
 
 def check_choice(encoder: str, option: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ProbekitError(f"option {option!r} of encoder {encoder!r} must be one of "
-                            f"{', '.join(map(repr, choices))}, got {value!r}.")
-    return value
+    return options.check_choice(value, options.option(option, f"encoder {encoder!r}"), choices)
 
 
 def require_fitted(encoder: object, attribute: str, name: str) -> None:

@@ -87,20 +87,12 @@ def layer_block_name(layer: int) -> str:
 
 
 def split_layers(features: Features) -> dict[int, Features]:
-    """One Features per ``"layer_<i>"`` block (e.g. of an ``all_layers=True`` encoding)."""
-    out = {}
-    for name, (start, stop) in features.blocks.items():
-        match = re.fullmatch(r"layer_(\d+)", name)
-        if not match:
-            continue
-        layer = int(match.group(1))
-        meta = {**features.meta, "layers": [layer], "layer": layer}
-        out[layer] = Features(X=features.X[:, start:stop], offsets=features.offsets,
-                              blocks={name: (0, stop - start)}, meta=meta)
+    """One Features per declared layer (e.g. of an ``all_layers=True`` encoding)."""
+    out = features.layers()
     if not out:
-        raise ProbekitError(f"features have no 'layer_<i>' blocks (blocks: {', '.join(features.blocks)}); "
-                            f"they do not come from the hf/gpt2 encoder.")
-    return dict(sorted(out.items()))
+        raise ProbekitError(f"these features declare no layers (Features.layer_blocks is empty; blocks: "
+                            f"{', '.join(features.blocks)}); they do not come from a multi-layer encoder.")
+    return out
 
 
 # -- fingerprints -------------------------------------------------------------------------------
@@ -664,7 +656,8 @@ class HFCausalLMEncoder(Encoder):
             "n_windows": len(windows),
             "n_sequences": len(spans),
         }
-        return Features(X=out, offsets=corpus.offsets, blocks=blocks, meta=meta)
+        return Features(X=out, offsets=corpus.offsets, blocks=blocks, meta=meta,
+                        layer_blocks={layer: layer_block_name(layer) for layer in layers})
 
 
 def _gpt2_signature() -> inspect.Signature:

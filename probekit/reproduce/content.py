@@ -80,7 +80,7 @@ def bound_table(rates: list[float], dim: int, lags: list[int], vocab_size: int, 
     ``vocab_size`` equiprobable types, an infinite noise-free past."""
     from probekit.dilution.theory import dilution_table, make_bank
 
-    bank = make_bank(rates, dim=dim, embedding="gaussian", vocab_size=vocab_size, include_current=include_current)
+    bank = make_bank(rates, dim=dim, embedding="random", vocab_size=vocab_size, include_current=include_current)
     return dilution_table(bank, lags, mc_trials=0)
 
 

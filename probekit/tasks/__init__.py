@@ -8,25 +8,29 @@ A task file names a registered task type and fixes its options::
     [options]
     train_grammar = "A"
 
-Built-in files live beside this module; users add their own by passing a ``.toml`` path
-as ``--task`` or by putting files in a folder named by ``PROBEKIT_TASKS``.
+Built-in files live in the task library (the top-level ``tasks/`` folder, see
+:mod:`probekit.library`); users add their own by passing a ``.toml`` path as ``--task`` or by
+putting files in a folder named by ``PROBEKIT_TASKS``. A task file's options are checked and
+coerced like any other (``n_train = 300.0`` reaches the task as the int 300).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tomllib
 from pathlib import Path
 
 from probekit.errors import ProbekitError
+from probekit.library import task_library
+from probekit.options import check_options
 from probekit.registry import tasks as task_registry
 from probekit.tasks import identity, roles  # noqa: F401  (registers the task types)
 from probekit.tasks.base import Targets, Task, TaskData
 
-__all__ = ["Task", "TaskData", "Targets", "load_task_file", "resolve_task_name"]
-
-BUILTIN_TASK_DIR = Path(__file__).parent
+__all__ = ["Task", "TaskData", "Targets", "load_task_file", "resolve_task_name", "task_file_digest",
+           "is_task_file"]
 
 
 def load_task_file(path: str | os.PathLike) -> str:
@@ -35,7 +39,8 @@ def load_task_file(path: str | os.PathLike) -> str:
     try:
         spec = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ProbekitError(f"task file {str(path)!r} does not exist.") from None
+        raise ProbekitError(f"task file {str(path)!r} not found: check the path (a task name has no .toml; "
+                            f"see `probekit list tasks`).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProbekitError(f"{path}: not valid TOML ({exc}). Fix the file.") from None
     for key in ("name", "type"):
@@ -46,25 +51,31 @@ def load_task_file(path: str | os.PathLike) -> str:
         raise ProbekitError(f"{path}: unknown entries {sorted(unknown)}; allowed: name, type, "
                             f"description, default_probe, options.")
     base = task_registry.get(spec["type"]).factory
-    options = spec.get("options", {})
-    from probekit.registry import check_options
-
-    check_options(base, options, f"task file {path}")
+    options = check_options(base, spec.get("options", {}), f"task file {path}")
     factory = functools.partial(base, **options)
     factory.default_probe = spec.get("default_probe", getattr(base, "default_probe", "linear"))  # type: ignore[attr-defined]
-    task_registry.add(spec["name"], factory, spec.get("description", ""))
+    task_registry.add(spec["name"], factory, spec.get("description", ""), source=str(path.resolve()))
     return spec["name"]
+
+
+def is_task_file(name: str) -> bool:
+    """Whether ``--task`` names a file rather than a registered task."""
+    return name.endswith(".toml")
 
 
 def resolve_task_name(name: str) -> str:
     """A task name, or a path to a task file (registered on the way)."""
-    if name.endswith(".toml") and Path(name).is_file():
-        return load_task_file(name)
-    return name
+    return load_task_file(name) if is_task_file(name) else name
+
+
+def task_file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a task file's bytes: a record of a user task keys on what the file says, not
+    on its path, so editing the file and rerunning makes a new record instead of overwriting."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _load_task_dirs() -> None:
-    dirs = [BUILTIN_TASK_DIR] + [Path(p) for p in os.environ.get("PROBEKIT_TASKS", "").split(os.pathsep) if p]
+    dirs = [task_library()] + [Path(p) for p in os.environ.get("PROBEKIT_TASKS", "").split(os.pathsep) if p]
     for folder in dirs:
         for path in sorted(folder.glob("*.toml")):
             load_task_file(path)

@@ -1,0 +1,136 @@
+"""The three contracts, written once: what an encoder, a probe and a task must provide, and
+the optional hooks each may declare.
+
+:mod:`probekit.experiment` talks to components only through this module: the Protocols
+below say what is required, and the small functions read the optional hooks with their
+documented defaults, so that a hook is named in one place instead of as a ``getattr`` string
+wherever it is used. The base classes :class:`probekit.encoders.base.Encoder`,
+:class:`probekit.probes.base.Probe` and :class:`probekit.tasks.base.Task` implement these
+contracts with the defaults; subclassing them is the easy way, not a requirement.
+
+Parameters follow scikit-learn's estimator conventions: options are keyword parameters of
+``__init__`` with type annotations (the registry checks and coerces them, see
+:mod:`probekit.options`) stored unchanged, learned state gets a trailing underscore, and
+``get_params()`` returns the options (for the record's ``resolved`` section).
+
+**Encoder** (required: ``fit``, ``encode``)
+
+* ``fit(corpus, labels=None) -> self`` sees only the training corpus.
+* ``encode(corpus) -> Features``: one float32 row per word, named column ``blocks``.
+* ``supervised`` (default False): when True, ``fit`` gets the task's training labels.
+* ``cache_key_parts(corpus) -> dict | None`` (default: absent = no caching): everything the
+  output depends on (class, parameters, weights' identity, the corpus fingerprint); the
+  feature cache keys on it (:mod:`probekit.cache`).
+* ``get_params() -> dict`` (default: absent = ``{}`` in the record).
+* Layers: an encoder whose output holds several layers of a deep model declares them in
+  ``Features.layer_blocks`` (``{layer: block name}``); a run then probes each on its own and
+  writes one record per layer. A block's name never makes it a layer.
+
+**Probe** (required: ``fit`` and ``predict_proba``, or ``fit`` and ``predict_clusters``)
+
+* supervised (the default): ``fit(X, y, n_classes=None)``, ``predict_proba(X)`` with
+  ``n_classes`` columns.
+* ``unsupervised = True``: ``fit(X)`` and ``predict_clusters(X)``; labels enter only to map
+  clusters to labels on the training rows, for scoring.
+* ``get_params()``: as above (scikit-learn's ``BaseEstimator`` gives it).
+
+**Task** (required: ``load``, ``targets``)
+
+* ``load() -> TaskData`` (train and test corpora, notes); ``targets(corpus) -> Targets``.
+* ``default_probe`` (default ``"linear"``): the probe a run uses when none is named; a task
+  file may override it (``default_probe = "hebbian"``).
+* ``get_params()``: as above.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from probekit.corpus import Corpus
+from probekit.features import Features
+
+DEFAULT_PROBE = "linear"
+
+
+@runtime_checkable
+class EncoderContract(Protocol):
+    """Turns a corpus into per-word features."""
+
+    def fit(self, corpus: Corpus, labels: np.ndarray | None = None) -> Any: ...
+
+    def encode(self, corpus: Corpus) -> Features: ...
+
+
+@runtime_checkable
+class SupervisedProbeContract(Protocol):
+    """Fits on labelled rows, predicts class probabilities."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, n_classes: int | None = None) -> Any: ...
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class UnsupervisedProbeContract(Protocol):
+    """Fits on rows alone, assigns clusters (``unsupervised = True``)."""
+
+    unsupervised: bool
+
+    def fit(self, X: np.ndarray) -> Any: ...
+
+    def predict_clusters(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TaskContract(Protocol):
+    """Names the corpora and the label of every word."""
+
+    def load(self) -> Any: ...
+
+    def targets(self, corpus: Corpus) -> Any: ...
+
+
+# -- the optional hooks, read in one place -------------------------------------------------------
+
+
+def is_supervised_encoder(encoder: Any) -> bool:
+    """Whether ``fit`` needs the training labels (hook ``supervised``, default False)."""
+    return bool(getattr(encoder, "supervised", False))
+
+
+def is_unsupervised_probe(probe: Any) -> bool:
+    """Whether the probe fits without labels (hook ``unsupervised``, default False)."""
+    return bool(getattr(probe, "unsupervised", False))
+
+
+def cache_key_parts(encoder: Any, corpus: Corpus) -> dict | None:
+    """What the encoder's output on ``corpus`` depends on (hook ``cache_key_parts``); None: do not cache."""
+    hook = getattr(encoder, "cache_key_parts", None)
+    return hook(corpus) if callable(hook) else None
+
+
+def default_probe(task_factory: Callable, task: Any) -> str:
+    """The task's probe when the run names none: the task file's, else the task type's."""
+    return getattr(task_factory, "default_probe", None) or getattr(task, "default_probe", None) or DEFAULT_PROBE
+
+
+def params(component: Any) -> dict:
+    """The component's options as JSON-ready values (hook ``get_params``, default ``{}``)."""
+    getter = getattr(component, "get_params", None)
+    if getter is None:
+        return {}
+    takes_deep = inspect.ismethod(getter) and "deep" in inspect.signature(getter).parameters
+    values = getter(deep=False) if takes_deep else getter()
+    plain = (int, float, str, bool, type(None), list, tuple)
+    return {k: v if isinstance(v, plain) else repr(v) for k, v in values.items()}
+
+
+def layer_views(train: Features, test: Features) -> dict[int | None, tuple[Features, Features]]:
+    """``{layer: (train, test)}`` for the declared layers, else ``{None: (train, test)}``."""
+    train_layers, test_layers = train.layers(), test.layers()
+    if not train_layers:
+        return {None: (train, test)}
+    return {layer: (train_layers[layer], test_layers[layer]) for layer in train_layers}
