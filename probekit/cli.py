@@ -7,12 +7,12 @@ into a one-line message on stderr and exit status 2, with no traceback.
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
 
 import click
 
 from probekit.errors import ProbekitError
+from probekit.options import parse_pairs
 
 
 class _UserError(click.ClickException):
@@ -32,37 +32,49 @@ class _Group(click.Group):
             raise _UserError(str(exc)) from None
 
 
-def _parse_value(text: str):
-    """A TOML literal (``3``, ``0.5``, ``true``, ``[1, 2]``) or else the plain string."""
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
-        return text
+class CommaList(click.ParamType):
+    """A comma-separated list of ``item`` values (``0,1,2``); ``all`` means None where allowed."""
+
+    name = "list"
+
+    def __init__(self, item: type = int, allow_all: bool = False, minimum: float | None = None):
+        self.item, self.allow_all, self.minimum = item, allow_all, minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        kind = {int: "an integer", float: "a number"}[self.item]
+        example = "0,1,2" if self.item is int else "0.5,0.1,0.02"
+        values = []
+        for item in (t.strip() for t in str(value).split(",")):
+            if self.allow_all and item == "all":
+                values.append(None)
+                continue
+            try:
+                number = self.item(item)
+            except ValueError:
+                self.fail(f"{item!r} is not {kind}{' or all' if self.allow_all else ''} "
+                          f"(expected a comma-separated list such as {example}).", param, ctx)
+            if self.minimum is not None and number < self.minimum:
+                self.fail(f"{item!r} is below {self.minimum:g}.", param, ctx)
+            values.append(number)
+        return values
 
 
-def _options(pairs: tuple[str, ...], flag: str) -> dict:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ProbekitError(f"{flag} {pair!r}: expected KEY=VALUE, e.g. {flag} dim=128.")
-        options[key.strip()] = _parse_value(value.strip())
-    return options
+def _plugins() -> None:
+    """Import the modules named in ``PROBEKIT_PLUGINS`` (comma-separated), so that components they
+    register in Python are visible to every command (docs/extending.md)."""
+    import importlib
+    import os
 
-
-def _int_list(text: str, what: str, allow_all: bool = False) -> list[int | None]:
-    values: list[int | None] = []
-    for item in (t.strip() for t in text.split(",")):
-        if allow_all and item == "all":
-            values.append(None)
-        elif item.lstrip("-").isdigit():
-            values.append(int(item))
-        else:
-            raise ProbekitError(f"{what}: {item!r} is not an integer{' or all' if allow_all else ''} "
-                                f"(expected a comma-separated list such as 0,1,2).")
-    if not values:
-        raise ProbekitError(f"{what} is empty.")
-    return values
+    for name in (n.strip() for n in os.environ.get("PROBEKIT_PLUGINS", "").split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ProbekitError(f"PROBEKIT_PLUGINS names {name!r}, which cannot be imported ({exc}). "
+                                f"Put its folder on PYTHONPATH or fix the name.") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,6 +90,8 @@ def main() -> None:
 
     import probekit  # noqa: F401  (registers the built-in components)
 
+    _plugins()
+
     # Library warnings (e.g. a probe that did not converge) as one readable line each.
     warnings.formatwarning = lambda message, category, *args, **kwargs: \
         f"[probekit] {category.__name__}: {message}\n"
@@ -86,7 +100,8 @@ def main() -> None:
 @main.command("list")
 @click.argument("kind", required=False, type=click.Choice(["encoders", "tasks", "probes", "parsers"]))
 def list_command(kind: str | None) -> None:
-    """List registered encoders, tasks, probes and parsers with a one-line description."""
+    """List registered encoders, tasks, probes and parsers with a one-line description (and, for
+    a task declared in a file, where the file lives)."""
     from probekit import registry
     from probekit.parsing import parsers
 
@@ -99,7 +114,8 @@ def list_command(kind: str | None) -> None:
         entries = reg.entries()
         width = max((len(e.name) for e in entries), default=0)
         for entry in entries:
-            click.echo(f"  {entry.name.ljust(width)}  {entry.description}")
+            where = f"  [{entry.source}]" if entry.source.endswith(".toml") else ""
+            click.echo(f"  {entry.name.ljust(width)}  {entry.description}{where}")
 
 
 @main.command()
@@ -107,12 +123,13 @@ def list_command(kind: str | None) -> None:
 @click.option("--task", "-t", required=True, help="Task name, or a path to a task .toml file.")
 @click.option("--probe", "-p", default=None, help="Probe name; default: the task's default probe.")
 @click.option("--seed", type=int, default=None, help="Random seed for encoder and probe [default: 0].")
-@click.option("--seeds", default=None, help="Several seeds, comma-separated (e.g. 0,1,2): one record each.")
-@click.option("--train-size", default=None,
+@click.option("--seeds", type=CommaList(int), default=None,
+              help="Several seeds, comma-separated (e.g. 0,1,2): one record each.")
+@click.option("--train-size", type=CommaList(int, allow_all=True), default=None,
               help="Train on the first N training sentences (or 'all'). Comma-separate several sizes.")
 @click.option("--learning-curve", is_flag=True,
               help="Run at training sizes 25,100,400,1600 and all sentences (one record each).")
-@click.option("--lags", default=None,
+@click.option("--lags", type=CommaList(int), default=None,
               help="For the identity task: comma-separated lags (e.g. 0,1,2,4,8), one record each (= -O lag=K).")
 @click.option("-O", "--task-option", "task_options", multiple=True, metavar="KEY=VALUE",
               help="Override a task option, e.g. -O n_train=2000 -O scheme=thematic.")
@@ -146,26 +163,22 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     (transformers) are cached on disk and reused by identical runs.
     """
     from probekit.cache import FeatureCache
-    from probekit.experiment import DEFAULT_LEARNING_CURVE, RunConfig, run_all, save_record
+    from probekit.experiment import RunConfig, run_all, save_record
     from probekit.report import render, run_table
+    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand
 
     if seed is not None and seeds is not None:
         raise ProbekitError("give either --seed or --seeds, not both.")
-    seed_list = _int_list(seeds, "--seeds") if seeds is not None else [0 if seed is None else seed]
     if learning_curve and train_size is not None:
         raise ProbekitError("give either --learning-curve or --train-size, not both.")
-    sizes = list(DEFAULT_LEARNING_CURVE) if learning_curve else (
-        _int_list(train_size, "--train-size", allow_all=True) if train_size is not None else [None])
-    base_task_options = _options(task_options, "-O")
+    base_task_options = parse_pairs(task_options, "-O")
     if lags is not None and "lag" in base_task_options:
         raise ProbekitError("give either --lags or -O lag=K, not both.")
-    lag_options = [{"lag": lag} for lag in _int_list(lags, "--lags")] if lags is not None else [{}]
-    configs = [
-        RunConfig(encoder=encoder, task=task, probe=probe, seed=s, train_size=size,
-                  encoder_options=_options(encoder_options, "-E"), task_options={**base_task_options, **lag},
-                  probe_options=_options(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
-        for s in seed_list for size in sizes for lag in lag_options
-    ]
+    base = RunConfig(encoder=encoder, task=task, probe=probe, seed=0 if seed is None else seed,
+                     encoder_options=parse_pairs(encoder_options, "-E"), task_options=base_task_options,
+                     probe_options=parse_pairs(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
+    configs = expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
+                     lags=lags)
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
     for config in configs:
         size = "all" if config.train_size is None else config.train_size
@@ -195,33 +208,15 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     per task and training size, overall and on the structure-dependent subset.
     """
     from probekit.experiment import load_results
-    from probekit.report import (depth_table, drop_empty_columns, identity_curve_table, layer_table, ratio_table,
-                                 render, results_frame, summary_table)
+    from probekit.report import compare_tables, render, results_frame
 
     frame = results_frame(load_results(list(paths) or None))
     if task_filter:
         frame = frame[frame.task.isin(task_filter)]
-    table = frame if all_rows else summary_table(frame)
-    click.echo(render(drop_empty_columns(table), fmt))
-    curves = identity_curve_table(frame)
-    if not curves.empty:
-        click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the total "
-                   "(means over n_seeds; total_bits CI over seeds and sentences):")
-        click.echo(render(curves, fmt))
-    depth = depth_table(frame)
-    if not depth.empty:
-        click.echo("\nIdentity by layer (accuracy; V-information in bits with its CI over seeds and sentences):")
-        click.echo(render(depth, fmt))
-    layers = layer_table(frame)
-    if not layers.empty:
-        click.echo("\nAccuracy by layer (mean over seeds):")
-        click.echo(render(layers, fmt))
-    if (frame.task == "identity").all():
-        return   # the zero-label ÷ BiGRU ratio is about role tasks
-    ratios = ratio_table(frame)
-    click.echo("\nZero-label EMA (hebbian probe) ÷ supervised BiGRU:")
-    click.echo(render(ratios, fmt) if not ratios.empty else
-               "(needs records of ema + hebbian and of bigru on the same task and training size)")
+    for title, table, note in compare_tables(frame, all_rows):
+        if title:
+            click.echo(f"\n{title}")
+        click.echo(render(table, fmt) if table is not None else note)
 
 
 @main.command()
@@ -244,19 +239,8 @@ def plot(paths, output, metric, x_axis) -> None:
     click.echo(f"wrote {output}", err=True)
 
 
-def _float_list(text: str, what: str) -> list[float]:
-    values = []
-    for item in (t.strip() for t in text.split(",")):
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise ProbekitError(f"{what}: {item!r} is not a number (expected a comma-separated list such as "
-                                f"0.5,0.1,0.02).") from None
-    return values
-
-
 @main.command()
-@click.option("--rates", default="0.5,0.1,0.02", show_default=True,
+@click.option("--rates", type=CommaList(float), default="0.5,0.1,0.02", show_default=True,
               help="EMA rates, comma-separated, each in (0, 1].")
 @click.option("--dim", default=64, show_default=True, type=int,
               help="Gaussian embedding size (the ema encoder's dim).")
@@ -270,8 +254,8 @@ def _float_list(text: str, what: str) -> list[float]:
 @click.option("--include-current/--no-include-current", default=True, show_default=True,
               help="Whether the features also hold x_t itself (the ema encoder's block 'x').")
 @click.option("--past", default=None, type=int, help="Tokens seen so far (default: an infinite past).")
-@click.option("--lags", default=",".join(map(str, (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32))), show_default=True,
-              help="Lags to tabulate, comma-separated.")
+@click.option("--lags", type=CommaList(int, minimum=0), show_default=True,
+              default=",".join(map(str, (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32))), help="Lags to tabulate, comma-separated.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "latex"]), default="markdown",
               show_default=True, help="Format of the printed tables.")
 @click.option("-o", "--output", default=Path("dilution.png"), show_default=True,
@@ -298,20 +282,16 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
     SIR, r2, Gaussian-channel bits, accuracy ceilings), the memory capacity and its spread,
     precision horizons, optionally a rate design and measured probe curves; writes a PNG.
     docs/dilution.md explains every column."""
-    from probekit.dilution.report import analyse, design_frame, for_display, measure, merge_measured, plot_dilution
-    from probekit.dilution.theory import make_bank
     from probekit.dilution.design import parse_lag_range
+    from probekit.dilution.report import (analyse, default_vocab_size, design_frame, for_display, measure,
+                                          merge_measured, plot_dilution)
+    from probekit.dilution.theory import make_bank
     from probekit.report import render
 
-    if vocab is None:
-        from probekit.dilution.empirical import DEFAULT_VOCAB_SIZE
-
-        vocab = DEFAULT_VOCAB_SIZE if empirical else 1000
-    bank = make_bank(_float_list(rates, "--rates"), dim=dim, embedding=embedding, vocab_size=vocab,
+    bank = make_bank(rates, dim=dim, embedding=embedding,
+                     vocab_size=default_vocab_size(empirical) if vocab is None else vocab,
                      noise_var=noise_var, include_current=include_current, past=past)
-    lag_list = _int_list(lags, "--lags")
-    if any(k < 0 for k in lag_list):
-        raise ProbekitError(f"--lags {lags!r}: lags must be >= 0.")
+    lag_list = lags
     lag_range = parse_lag_range(design_range) if design_range is not None else None
     probe_names = tuple(p.strip() for p in probes.split(",") if p.strip())
     if empirical and not probe_names:
@@ -344,7 +324,7 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
 @main.command()
 @click.option("--quick/--full", "quick", default=True, show_default=True,
               help="Suite size: --quick (small data, a few minutes) or --full (the report's sizes).")
-@click.option("--seeds", default="0,1,2", show_default=True,
+@click.option("--seeds", type=CommaList(int), default="0,1,2", show_default=True,
               help="Comma-separated seeds; each run is repeated per seed (the identity study, the dilution "
                    "curve and the probe ladder use the first seed only, to keep the full suite within its budget).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
@@ -373,15 +353,13 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
     from probekit.reproduce import BUDGETS, report_dir
     from probekit.reproduce import reproduce as run_suite
 
-    seed_list = _int_list(seeds, "--seeds")
-
     def show(event) -> None:
         done = "reused" if event.reused else f"{event.seconds:.1f} s"
         minutes, seconds = divmod(int(event.elapsed), 60)
         click.echo(f"[reproduce] {event.section} {event.index}/{event.total} {event.label}: {done} "
                    f"(elapsed {minutes}:{seconds:02d})", err=True)
 
-    outcomes = run_suite("quick" if quick else "full", seeds=seed_list, out=out, only=only, force=force,
+    outcomes = run_suite("quick" if quick else "full", seeds=seeds, out=out, only=only, force=force,
                          progress=show, cache=FeatureCache(), gpt2_model=gpt2_model)
     for outcome in outcomes:
         click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
@@ -456,19 +434,23 @@ def generate(grammar, n, seed, min_rc_depth, max_rc_depth, max_length, output) -
               help="CoNLL-U file to write.")
 @click.option("--split", type=click.Choice(["paragraph", "line"]), default="paragraph", show_default=True,
               help="Parse each paragraph (blank-line separated) or each line as one document.")
-@click.option("-O", "--parser-option", "parser_options", multiple=True, metavar="KEY=VALUE",
-              help="Parser option, e.g. -O model=en_core_web_sm (spaCy package) or "
-                   "-O depparse_model_path=PATH -O pretagged=true (stanza).")
-def parse(input_path, parser_name, output, split, parser_options) -> None:
+@click.option("-X", "--parser-option", "parser_options", multiple=True, metavar="KEY=VALUE",
+              help="Parser option, e.g. -X model=en_core_web_sm (spaCy package) or "
+                   "-X depparse_model_path=PATH -X pretagged=true (stanza).")
+@click.option("-O", "old_parser_options", multiple=True, hidden=True)
+def parse(input_path, parser_name, output, split, parser_options, old_parser_options) -> None:
     """Tokenise, tag and parse raw text (INPUT) into CoNLL-U with UD relations.
 
     spaCy's English models emit ClearNLP labels; they are converted to UD relations and UD
-    trees (docs/parsing.md). With stanza and -O pretagged=true, INPUT is CoNLL-U whose words
-    and tags are kept and only the trees are predicted.
+    trees (docs/parsing.md). With stanza and -X pretagged=true, INPUT is CoNLL-U whose words
+    and tags are kept and only the trees are predicted. (-O is the task option of `probekit run`; parser options are -X.)
     """
     from probekit.parsing import parse_file
 
-    corpus = parse_file(parser_name, input_path, output, split=split, **_options(parser_options, "-O"))
+    if old_parser_options:
+        raise ProbekitError(f"-O is the task option of `probekit run`; a parser option is -X "
+                            f"(--parser-option), e.g. -X {old_parser_options[0]}.")
+    corpus = parse_file(parser_name, input_path, output, split=split, **parse_pairs(parser_options, "-X"))
     click.echo(f"wrote {len(corpus)} sentences ({corpus.n_tokens} words) to {output}", err=True)
 
 
@@ -494,19 +476,12 @@ def agree(gold_path, parsed_path, scheme, fmt) -> None:
 @click.option("--scheme", type=click.Choice(["syntactic", "thematic"]), default="syntactic", show_default=True)
 def stats(path, scheme) -> None:
     """Print sentence, word and per-role counts of a CoNLL-U file."""
-    import numpy as np
-
     from probekit.corpus import read_conllu
-    from probekit.roles import corpus_roles
+    from probekit.roles import corpus_roles, role_counts
 
     corpus = read_conllu(path)
-    roles = corpus_roles(corpus, scheme)
-    counts = np.bincount(roles.labels, minlength=len(roles.names))
-    flagged = np.bincount(roles.labels[roles.structure_dependent], minlength=len(roles.names))
     click.echo(f"sentences\t{len(corpus)}\nwords\t{corpus.n_tokens}")
-    click.echo("role\twords\tstructure_dependent")
-    for name, count, struct in zip(roles.names, counts, flagged):
-        click.echo(f"{name}\t{count}\t{struct}")
+    click.echo(role_counts(corpus_roles(corpus, scheme)).to_csv(sep="\t", index=False), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

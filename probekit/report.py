@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from probekit.errors import ProbekitError
+from probekit.plotting import pyplot
 
 Format = Literal["markdown", "csv", "latex"]
 _SUBSET = "structure_dependent"
@@ -389,15 +390,6 @@ PLOT_METRICS = {"v_information": ("v_information_bits", "V-information (bits per
                 "accuracy": ("accuracy", "accuracy")}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save_png(figure, path) -> None:
     from probekit.io import atomic_write
 
@@ -434,7 +426,7 @@ def plot_identity_curves(frame: pd.DataFrame, path, metric: str = "v_information
     low, high = _CI_METRICS[column]
     panels = [(None, table)] if "source" not in table else \
         [(source, rows) for source, rows in table.groupby("source", sort=True, dropna=False)]
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
     names = _short_labels(table)
     for ax, (source, rows) in zip(axes[0], panels):
@@ -465,7 +457,7 @@ def plot_layer_curves(frame: pd.DataFrame, path, metric: str = "v_information") 
                             "-E model=FOLDER -E all_layers=true -t identity --lags 0,1,2` first.")
     table = identity_lag_table(layered)
     low, high = _CI_METRICS[column]
-    plt = _pyplot()
+    plt = pyplot()
     figure, ax = plt.subplots(figsize=(7, 4.5))
     series = [k for k in _curve_keys(table) if k != "task"] + ["lag"]
     groups = list(table.groupby(series, sort=True, dropna=False))
@@ -489,3 +481,29 @@ def plot_layer_curves(frame: pd.DataFrame, path, metric: str = "v_information") 
     ax.legend(fontsize=8)
     _save_png(figure, path)
     plt.close(figure)
+
+
+def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[str, pd.DataFrame | None, str]]:
+    """What ``probekit compare`` prints, in order: ``(title, table, note)`` triples.
+
+    The summary (means over seeds, or every record with ``all_rows``) always; the identity
+    curves, the identity-by-layer and accuracy-by-layer tables when the records have them; the
+    zero-label ÷ supervised ratio unless every record is an identity run (``table`` None and
+    ``note`` saying what is missing when the records cannot give it).
+    """
+    tables = [("", drop_empty_columns(frame if all_rows else summary_table(frame)), "")]
+    optional = (
+        ("V-information (bits per word) by lag, with the lag where it halves and the total "
+         "(means over n_seeds; total_bits CI over seeds and sentences):", identity_curve_table),
+        ("Identity by layer (accuracy; V-information in bits with its CI over seeds and sentences):", depth_table),
+        ("Accuracy by layer (mean over seeds):", layer_table),
+    )
+    for title, make in optional:
+        table = make(frame)
+        if not table.empty:
+            tables.append((title, table, ""))
+    if not (frame.task == "identity").all():  # the zero-label ÷ BiGRU ratio is about role tasks
+        ratios = ratio_table(frame)
+        tables.append(("Zero-label EMA (hebbian probe) ÷ supervised BiGRU:", None if ratios.empty else ratios,
+                       "(needs records of ema + hebbian and of bigru on the same task and training size)"))
+    return tables

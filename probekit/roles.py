@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
@@ -165,3 +166,13 @@ def corpus_roles(corpus: Corpus, scheme: Scheme = "syntactic") -> RoleLabels:
         labels[start:stop] = [index[r] for r in roles]
         flags[start:stop] = structure_dependent(sentence, roles, scheme)
     return RoleLabels(labels=labels, names=names, structure_dependent=flags, scheme=scheme)
+
+
+def role_counts(roles: RoleLabels) -> pd.DataFrame:
+    """Words per role, and how many of them are structure-dependent (``probekit data stats``)."""
+    n = len(roles.names)
+    return pd.DataFrame({
+        "role": list(roles.names),
+        "words": np.bincount(roles.labels, minlength=n),
+        "structure_dependent": np.bincount(roles.labels[roles.structure_dependent], minlength=n),
+    })

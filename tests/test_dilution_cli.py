@@ -62,7 +62,7 @@ def test_onehot_and_design(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--rates", "0.5,1.5"], "outside (0, 1]"),
+    (["--rates", "0.5,1.5"], "must be a number in (0, 1]"),
     (["--rates", "0.5,x"], "not a number"),
     (["--rates", "0.5,0.5"], "repeats a rate"),
     (["--dim", "0"], "dim"),

@@ -23,11 +23,20 @@ from probekit.dilution.theory import (
     memory_capacity,
 )
 from probekit.errors import ProbekitError
+from probekit.plotting import pyplot
 
 #: the columns the empirical module returns, one row per (lag, probe, condition).
 MEASURED_COLUMNS = ("lag", "probe", "condition", "accuracy", "accuracy_lo", "accuracy_hi",
                     "v_information_bits", "v_information_bits_lo", "v_information_bits_hi",
                     "label_entropy_bits")
+
+
+def default_vocab_size(empirical: bool) -> int:
+    """Token types when none is given: 1000 for the closed form alone; with measured curves the
+    empirical default (64), where the probes get about 600 training tokens per type."""
+    from probekit.dilution.empirical import DEFAULT_VOCAB_SIZE
+
+    return DEFAULT_VOCAB_SIZE if empirical else 1000
 
 
 def analyse(bank: TraceBank, lags=DEFAULT_LAGS, design_range: tuple[int, int] | None = None,
@@ -130,13 +139,9 @@ def plot_dilution(table: pd.DataFrame, bank: TraceBank, path: Path,
                   measured: pd.DataFrame | None = None) -> None:
     """A PNG: bound bits (top) and accuracy ceilings (bottom) against lag, measured curves with
     95% CI bands where given. Lag axis symmetric-log (lag 0 included). Written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from probekit.io import atomic_write
 
+    plt = pyplot()
     lags = table["lag"].to_numpy(dtype=float)
     figure, (bits_axes, accuracy_axes) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     rates = ", ".join(f"{r:g}" for r in bank.rates)

@@ -10,13 +10,13 @@ same probes read it as any other encoder; ``predict`` gives the trained head's o
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
 
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
+from probekit.encoders.batching import batch_rows, length_batches, padded
 from probekit.encoders.training import TorchModelPickling, train_epochs
 from probekit.encoders.embeddings import (
     check_float,
@@ -30,60 +30,9 @@ from probekit.encoders.embeddings import (
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.registry import register_encoder
+from probekit.threads import torch_threads
 
 PAD = 0  # padding id; vocabulary id v is token id v + 1 (so the unknown bucket is 1)
-
-
-def _padded(ids: np.ndarray, offsets: np.ndarray, fill: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(n_sentences, max_len)`` matrix of ``ids`` per sentence, padded with ``fill``; lengths."""
-    lengths = np.diff(offsets)
-    n_sent = len(lengths)
-    width = int(lengths.max()) if n_sent else 0
-    matrix = np.full((n_sent, max(width, 1)), fill, dtype=np.int64)
-    rows = np.repeat(np.arange(n_sent), lengths)
-    cols = np.arange(len(ids)) - np.repeat(offsets[:-1], lengths)
-    matrix[rows, cols] = ids
-    return matrix, lengths
-
-
-def _batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None,
-             pool_batches: int = 50) -> list[np.ndarray]:
-    """Sentence index batches of similar length: pools of shuffled sentences sorted by length."""
-    if rng is None:  # deterministic: longest first
-        order = order[np.argsort(-lengths[order], kind="stable")]
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    order = rng.permutation(order)
-    pool = batch_size * pool_batches
-    batches = []
-    for p0 in range(0, len(order), pool):
-        chunk = order[p0:p0 + pool]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def _rows(batch: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Corpus rows of the words of ``batch``'s sentences, sentence after sentence."""
-    blens = lengths[batch]
-    starts = np.repeat(offsets[batch], blens)
-    within = np.arange(blens.sum()) - np.repeat(np.cumsum(blens) - blens, blens)
-    return starts + within
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """Use ``n`` torch intra-op threads inside the block (0: leave the setting as it is)."""
-    import torch
-
-    if n <= 0:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _build_model(n_tokens: int, dim: int, hidden: int, n_classes: int, dropout: float):
@@ -172,8 +121,8 @@ class BiGRUEncoder(TorchModelPickling, Encoder):
         self.classes_ = np.arange(n_classes)
 
         offsets = corpus.offsets
-        token_ids, lengths = _padded(word_ids(self.vocab_, corpus) + 1, offsets, PAD)
-        targets, _ = _padded(labels, offsets, -1)
+        token_ids, lengths = padded(word_ids(self.vocab_, corpus) + 1, offsets, PAD)
+        targets, _ = padded(labels, offsets, -1)
         nonempty = np.flatnonzero(lengths > 0)
         if len(nonempty) == 0:
             raise ProbekitError("encoder 'bigru': the training corpus has no words.")
@@ -188,7 +137,7 @@ class BiGRUEncoder(TorchModelPickling, Encoder):
         targets_t = torch.from_numpy(targets)
         lengths_t = torch.from_numpy(lengths)
 
-        with torch.random.fork_rng(devices=[]), _torch_threads(self.num_threads):
+        with torch.random.fork_rng(devices=[]), torch_threads(self.num_threads):
             torch.manual_seed(self.seed)
             model = _build_model(len(self.vocab_) + 1, self.dim, self.hidden, n_classes, self.dropout)
             optimiser = torch.optim.Adam(model.parameters(), lr=self.lr)
@@ -215,7 +164,7 @@ class BiGRUEncoder(TorchModelPickling, Encoder):
             def run_epoch() -> dict:
                 model.train()
                 total = correct = count = 0
-                for batch in _batches(train_idx, lengths, self.batch_size, rng):
+                for batch in length_batches(train_idx, lengths, self.batch_size, rng):
                     loss, c, n = run(batch, train=True)
                     total, correct, count = total + loss, correct + c, count + n
                 record = {"train_loss": total / max(count, 1), "train_accuracy": correct / max(count, 1)}
@@ -223,7 +172,7 @@ class BiGRUEncoder(TorchModelPickling, Encoder):
                     model.eval()
                     total = correct = count = 0
                     with torch.no_grad():
-                        for batch in _batches(val_idx, lengths, 256, None):
+                        for batch in length_batches(val_idx, lengths, 256, None):
                             loss, c, n = run(batch, train=False)
                             total, correct, count = total + loss, correct + c, count + n
                     record.update(val_loss=total / max(count, 1), val_accuracy=correct / max(count, 1))
@@ -247,18 +196,18 @@ class BiGRUEncoder(TorchModelPickling, Encoder):
 
         require_fitted(self, "model_", "bigru")
         offsets = corpus.offsets
-        ids, lengths = _padded(word_ids(self.vocab_, corpus) + 1, offsets, PAD)
+        ids, lengths = padded(word_ids(self.vocab_, corpus) + 1, offsets, PAD)
         width = len(self.classes_) if head else 2 * self.hidden
         out = np.zeros((corpus.n_tokens, width), dtype=np.float32)
         ids_t, lengths_t = torch.from_numpy(ids), torch.from_numpy(lengths)
         self.model_.eval()
-        with torch.no_grad(), _torch_threads(self.num_threads):
-            for batch in _batches(np.flatnonzero(lengths > 0), lengths, 256, None):
+        with torch.no_grad(), torch_threads(self.num_threads):
+            for batch in length_batches(np.flatnonzero(lengths > 0), lengths, 256, None):
                 w = int(lengths[batch].max())
                 b_ids, b_len = ids_t[batch, :w], lengths_t[batch]
                 values = self.model_(b_ids, b_len) if head else self.model_.states(b_ids, b_len)
                 mask = torch.arange(w)[None, :] < b_len[:, None]
-                out[_rows(batch, offsets, lengths)] = values[mask].numpy()
+                out[batch_rows(batch, offsets, lengths)] = values[mask].numpy()
         return out
 
     def encode(self, corpus: Corpus) -> Features:

@@ -50,6 +50,7 @@ from probekit.encoders.embeddings import (
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.registry import register_encoder
+from probekit.threads import single_threaded_blas
 
 #: rows per block (the size of the Toeplitz matrix) and rows per chunk (a multiple of it).
 _BLOCK_ROWS = 32
@@ -181,7 +182,7 @@ def ema_trace(X: np.ndarray, rate: float, offsets: np.ndarray | None = None, res
         local_starts = None if starts is None else starts[a:b] - a
         _trace_rows(X[a:b], rate, local_starts, out[a:b], _BLOCK_ROWS, _CHUNK_ROWS, dtype)
 
-    with _single_threaded_blas():
+    with single_threaded_blas():
         if len(parts) == 1:
             trace_part(parts[0])
         else:
@@ -252,16 +253,6 @@ def shifted_trace_states(traces: np.ndarray, lag: int, offsets: np.ndarray, rese
         positions = np.arange(n) - _sentence_starts(offsets, n)
         out[positions < lag] = 0.0
     return out
-
-
-def _single_threaded_blas():
-    """A context where BLAS runs on one thread (its threading only slows these small products)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 def context_trace(X: np.ndarray, rate: float, offsets: np.ndarray, reset: bool = True,

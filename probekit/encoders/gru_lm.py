@@ -30,7 +30,7 @@ import numpy as np
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
 from probekit.encoders.training import TorchModelPickling, train_epochs
-from probekit.encoders.bigru import _batches, _padded, _rows, _torch_threads
+from probekit.encoders.batching import batch_rows as _rows, length_batches as _batches, padded as _padded
 from probekit.encoders.embeddings import (
     check_choice,
     check_float,
@@ -43,6 +43,7 @@ from probekit.encoders.embeddings import (
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.registry import register_encoder
+from probekit.threads import torch_threads as _torch_threads
 
 NAME = "gru-lm"
 PAD = 0  # input padding id; vocabulary id v is input id v + 1; <s> is input id len(vocab) + 1

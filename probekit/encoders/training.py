@@ -1,10 +1,11 @@
-"""The epoch loop with early stopping shared by probekit's trainable torch encoders."""
+"""The epoch loop (early stopping: :mod:`probekit.early_stopping`) shared by probekit's trainable
+torch encoders, and their pickling."""
 
 from __future__ import annotations
 
-import copy
-import math
 from typing import Any, Callable
+
+from probekit.early_stopping import BestEpoch
 
 
 def train_epochs(model: Any, run_epoch: Callable[[], dict], epochs: int, patience: int, monitor: str,
@@ -20,25 +21,18 @@ def train_epochs(model: Any, run_epoch: Callable[[], dict], epochs: int, patienc
     from tqdm.auto import tqdm
 
     history: list[dict] = []
-    best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
+    stopper = BestEpoch(patience if has_validation else None)
     progress = tqdm(range(epochs), desc=desc, unit="epoch", disable=None)
     for epoch in progress:
         record = {"epoch": epoch + 1, **run_epoch()}
         history.append(record)
         progress.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
-        monitored = record.get(monitor, record[fallback])
-        if monitored < best_loss - 1e-4:
-            best_loss, best_epoch, waited = monitored, epoch + 1, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            waited += 1
-            if has_validation and waited >= patience:
-                break
+        if stopper.update(epoch + 1, record.get(monitor, record[fallback]), model):
+            break
     progress.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopper.restore(model)
     model.eval()
-    return history, best_epoch
+    return history, stopper.best_epoch
 
 
 class TorchModelPickling:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from probekit.errors import ProbekitError
-from probekit.probes.base import one_torch_thread
+from probekit.threads import one_torch_thread
 from probekit.probes.torch_probe import PREDICT_CHUNK, TorchProbe
 from probekit.registry import register_probe
 

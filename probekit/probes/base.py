@@ -17,14 +17,15 @@ Unsupervised probes (``unsupervised = True``, e.g. the Hebbian readout) implemen
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+import math
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from threadpoolctl import threadpool_limits
 
+from probekit import options
 from probekit.errors import ProbekitError
+from probekit.threads import one_torch_thread, single_threaded  # noqa: F401  (the probes' thread limits)
 
 
 class Probe(BaseEstimator):
@@ -43,32 +44,21 @@ class Probe(BaseEstimator):
             self._require_int("seed", 0, 2**32 - 1)
 
     def _require(self, name: str, ok: bool, valid: str) -> None:
-        """Raise a ProbekitError for option ``name`` unless ``ok``; ``valid`` says the range."""
+        """Raise a ProbekitError for option ``name`` unless ``ok``; ``valid`` says the range
+        (for rules beyond :mod:`probekit.options`' integer and interval checks)."""
         if not ok:
-            raise ProbekitError(
-                f"option {name!r} of probe {self.probe_name!r} must be {valid}, "
-                f"got {getattr(self, name)!r}."
-            )
+            raise ProbekitError(f"{self._option(name)} must be {valid}, got {getattr(self, name)!r}.")
 
     def _require_int(self, name: str, low: int, high: int | None = None) -> None:
-        value = getattr(self, name)
-        is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-        in_range = is_int and value >= low and (high is None or value <= high)
-        valid = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        self._require(name, in_range, valid)
+        options.check_int(getattr(self, name), self._option(name), low, high)
 
     def _require_float(self, name: str, low: float, high: float | None = None, *,
                        low_open: bool = False, high_open: bool = False) -> None:
-        value = getattr(self, name)
-        is_num = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-        ok = is_num and np.isfinite(value)
-        if ok:
-            ok = (value > low) if low_open else (value >= low)
-        if ok and high is not None:
-            ok = (value < high) if high_open else (value <= high)
-        lo = f"{'(' if low_open else '['}{low}"
-        hi = f"{high}{')' if high_open else ']'}" if high is not None else "inf)"
-        self._require(name, ok, f"a number in {lo}, {hi}")
+        options.check_float(getattr(self, name), self._option(name), low, math.inf if high is None else high,
+                            low_open=low_open, high_open=high_open)
+
+    def _option(self, name: str) -> str:
+        return options.option(name, f"probe {self.probe_name!r}")
 
     # -- input checking --------------------------------------------------------------------
     def _check_X(self, X: Any, *, fitted_dim: int | None = None) -> np.ndarray:
@@ -152,36 +142,3 @@ def align_proba(proba_present: np.ndarray, present: np.ndarray, n_classes: int,
         out[:, absent] = eps
     out /= out.sum(axis=1, keepdims=True)
     return out
-
-
-@contextlib.contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """One torch intra-op thread and single-threaded BLAS inside the block, restored afterwards.
-
-    The torch probes (MLP, attention) train small networks on minibatches: their products lose
-    to thread start-up and spin-waiting, 5-10x on a shared 2-core machine, and one thread makes
-    a probe's timing independent of the machine. As with :func:`single_threaded`, parallelism
-    belongs one level up.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with single_threaded():
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def single_threaded() -> threadpool_limits:
-    """Limit BLAS and OpenMP to one thread for the ``with`` block.
-
-    The linear and Hebbian probes fit inside this. At the default size (50,000 x 256) one
-    thread was faster than two even on an idle 2-core machine (lbfgs 1.1 s vs 1.6-2.1 s; the
-    Hebbian readout 1.3 s vs 1.9-2.1 s), up to ten times faster when other jobs share the cores
-    (OpenMP threads spin-wait), and it makes results independent of the machine's core count.
-    Parallelism belongs one level up: run several probes at once.
-    """
-    return threadpool_limits(limits=1)
-

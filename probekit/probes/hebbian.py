@@ -31,7 +31,8 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ProbekitError
-from probekit.probes.base import Probe, single_threaded
+from probekit.probes.base import Probe
+from probekit.threads import single_threaded
 from probekit.registry import register_probe
 
 #: Principal directions whose variance is below this fraction of the largest are dropped

@@ -22,7 +22,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from probekit.probes.base import Probe, align_proba, single_threaded
+from probekit.probes.base import Probe, align_proba
+from probekit.threads import single_threaded
 from probekit.registry import register_probe
 
 

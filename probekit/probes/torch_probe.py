@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
-from probekit.probes.base import Probe, one_torch_thread
+from probekit.early_stopping import BestEpoch
+from probekit.probes.base import Probe
+from probekit.threads import one_torch_thread
 
 if TYPE_CHECKING:  # torch loads on first use, so `import probekit` stays fast
     import torch
@@ -81,7 +83,7 @@ class TorchProbe(Probe):
         gen = torch.Generator().manual_seed(int(self.seed))
         loss_fn = torch.nn.functional.cross_entropy
         bs, n_tr = int(self.batch_size), X_tr.shape[0]
-        best_loss, best_state, best_epoch, bad, epoch = np.inf, None, 0, 0, 0
+        stopper, epoch = BestEpoch(int(self.patience)), 0
         history: list[float] = []
         for epoch in range(1, int(self.epochs) + 1):
             net.train()
@@ -98,19 +100,13 @@ class TorchProbe(Probe):
             with torch.no_grad():
                 val_loss = float(loss_fn(self._logits(net, X_val), y_val))
             history.append(val_loss)
-            if val_loss < best_loss - 1e-4:
-                best_loss, best_epoch, bad = val_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                bad += 1
-                if bad >= int(self.patience):
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
+            if stopper.update(epoch, val_loss, net):
+                break
+        stopper.restore(net)
         net.eval()
         self.net_ = net
         self.n_epochs_ = epoch
-        self.best_epoch_ = best_epoch if X_val is not None else epoch
+        self.best_epoch_ = stopper.best_epoch if X_val is not None else epoch
         self.val_loss_history_ = history  # held-out cross-entropy per epoch, in nats
 
     @staticmethod

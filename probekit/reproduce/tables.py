@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from probekit.io import atomic_write
+from probekit.plotting import pyplot
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -110,7 +111,7 @@ def aggregate(rows: pd.DataFrame, metrics: dict[str, str], keys=("task", "condit
 def plot_against_lag(table: pd.DataFrame, column: str, path: Path, reference: str | None = None,
                      ylabel: str = "") -> None:
     """One line per (encoder, probe, condition) with its 95% band, and an optional reference curve."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(7, 4.5))
     series = [k for k in ("encoder", "probe", "condition") if k in table]
     for key, rows in table.groupby(series, sort=True) if series else [("", table)]:
@@ -128,16 +129,7 @@ def plot_against_lag(table: pd.DataFrame, column: str, path: Path, reference: st
     _save(figure, path)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(figure, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
     plt.close(figure)

@@ -1,0 +1,39 @@
+"""A sweep: one base :class:`~probekit.experiment.RunConfig` expanded over seeds, training
+sizes and lags, one config per combination (each run gives its own record).
+
+The command line's ``--seeds``, ``--train-size``/``--learning-curve`` and ``--lags`` call
+:func:`expand`; Python users call it directly and run the configs with
+:func:`probekit.experiment.run_all`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+from probekit.errors import ProbekitError
+from probekit.experiment import DEFAULT_LEARNING_CURVE, RunConfig
+
+__all__ = ["DEFAULT_LEARNING_CURVE", "expand"]
+
+
+def expand(base: RunConfig, seeds: Sequence[int] | None = None, train_sizes: Sequence[int | None] | None = None,
+           lags: Sequence[int] | None = None) -> list[RunConfig]:
+    """``base`` once per seed x training size x lag (seeds outermost, lags innermost).
+
+    ``None`` for an axis keeps the base's value. A training size of ``None`` means all
+    training sentences. ``lags`` sets the task option ``lag`` (the identity task), so the base
+    must not fix ``lag`` itself.
+    """
+    for name, values in (("seeds", seeds), ("train sizes", train_sizes), ("lags", lags)):
+        if values is not None and len(values) == 0:
+            raise ProbekitError(f"a sweep over no {name}: give at least one value.")
+    if lags is not None and "lag" in base.task_options:
+        raise ProbekitError("give either lags to sweep or the task option lag=K, not both.")
+    return [
+        replace(base, seed=seed, train_size=size,
+                task_options=base.task_options if lag is None else {**base.task_options, "lag": lag})
+        for seed in (seeds if seeds is not None else [base.seed])
+        for size in (train_sizes if train_sizes is not None else [base.train_size])
+        for lag in (lags if lags is not None else [None])
+    ]

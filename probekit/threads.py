@@ -1,0 +1,56 @@
+"""Thread limits for the numeric work, in one place.
+
+probekit's products are small (a probe's minibatch, a 32-row EMA block, a GRU step): threaded
+BLAS and torch's intra-op pool lose to thread start-up and spin-waiting, 5-10x on a shared
+2-core machine, and one thread makes timings independent of the machine's core count.
+Parallelism belongs one level up (several runs at once).
+
+* :func:`single_threaded`: BLAS and OpenMP on one thread (the linear and Hebbian probes).
+  At the default size (50,000 x 256) one thread was faster than two even on an idle 2-core
+  machine (lbfgs 1.1 s vs 1.6-2.1 s; the Hebbian readout 1.3 s vs 1.9-2.1 s).
+* :func:`single_threaded_blas`: BLAS only (the EMA encoder, which runs its own thread pool).
+* :func:`torch_threads`: ``n`` torch intra-op threads (the trainable encoders' ``num_threads``).
+* :func:`one_torch_thread`: one torch thread and single-threaded BLAS (the torch probes).
+
+Each restores the previous setting when its block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from threadpoolctl import threadpool_limits
+
+
+def single_threaded() -> threadpool_limits:
+    """Limit BLAS and OpenMP to one thread for the ``with`` block."""
+    return threadpool_limits(limits=1)
+
+
+def single_threaded_blas() -> threadpool_limits:
+    """Limit BLAS (only) to one thread for the ``with`` block."""
+    return threadpool_limits(1, user_api="blas")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Use ``n`` torch intra-op threads inside the block (0: leave the setting as it is)."""
+    import torch
+
+    if n <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread and single-threaded BLAS inside the block."""
+    with torch_threads(1), single_threaded():
+        yield
