@@ -367,6 +367,25 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
     click.echo(f"wrote {pages / 'README.md'} and {pages / 'summary.md'}", err=True)
 
 
+@main.command()
+@click.argument("study", type=click.Choice(["identity", "depth"]))
+@click.option("--source", default="ud", show_default=True,
+              help="Identity study: the token stream, ud (UD English EWT text) or random (random tokens).")
+@click.option("--quick", is_flag=True, help="The quick study's sizes and lags.")
+@click.option("--seeds", type=CommaList(int), default="0", show_default=True, help="Comma-separated seeds.")
+def study(study, source, quick, seeds) -> None:
+    """Print the `probekit run` argument lines of a study (one shell-quoted line per lag sweep),
+    for scripts/identity_study.sh to run in parallel. The configs are probekit.studies'."""
+    import shlex
+
+    from probekit.studies import cli_commands, depth_study_configs, identity_study_configs
+
+    configs = (identity_study_configs(source, quick, tuple(seeds)) if study == "identity"
+               else depth_study_configs(quick, tuple(seeds)))
+    for arguments in cli_commands(configs):
+        click.echo(shlex.join(arguments))
+
+
 @main.group(cls=_Group)
 def cache() -> None:
     """Inspect or empty the feature cache ($PROBEKIT_CACHE, default ~/.cache/probekit)."""

@@ -16,9 +16,7 @@ task asks about.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -195,30 +193,3 @@ def cli_commands(configs: list[RunConfig]) -> list[list[str]]:
                                                                if k != "lag"}}).key()
         groups.setdefault(key, (config, []))[1].append(lag)
     return [cli_arguments(config, lags) for config, lags in groups.values()]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m probekit.studies {identity,depth} [--source S] [--quick] [--seeds 0,1]``:
-    print one shell-quoted ``probekit run`` argument line per config."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m probekit.studies", description=main.__doc__)
-    parser.add_argument("study", choices=["identity", "depth"])
-    parser.add_argument("--source", choices=IDENTITY_SOURCES, default="ud")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seeds", default="0")
-    options = parser.parse_args(argv)
-    seeds = tuple(int(s) for s in options.seeds.split(","))
-    try:
-        configs = (identity_study_configs(options.source, options.quick, seeds) if options.study == "identity"
-                   else depth_study_configs(options.quick, seeds))
-    except ProbekitError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 2
-    for arguments in cli_commands(configs):
-        print(shlex.join(arguments))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -4,7 +4,8 @@
 # and on random token streams, plus GPT-2's layer-by-layer depth table. Writes records under
 # OUT/runs (depth: OUT/depth-runs), the compare tables to OUT/compare.md and OUT/depth.md and plots to OUT/*.png.
 # Usage: scripts/identity_study.sh [--quick] [--seeds 0,1,2] [--jobs 2] [OUT]   (default OUT: results/identity_study)
-# The configs come from probekit.studies (one definition for this script and `probekit reproduce`).
+# The configs come from probekit.studies (one definition for this script and `probekit reproduce`),
+# printed as `probekit run` lines by `probekit study`.
 # UD runs need UD English EWT (PROBEKIT_DATA or the cache); GPT-2 needs the GPT-2 tokenizer files
 # (../shared/models/gpt2-tokenizer or PROBEKIT_GPT2_TOKENIZER).
 set -euo pipefail
@@ -27,7 +28,7 @@ commands=$(mktemp)
 trap 'rm -f "$commands"' EXIT
 for study in "identity --source ud:runs" "identity --source random:runs" "depth:depth-runs"; do
   # shellcheck disable=SC2086
-  "$python" -m probekit.studies ${study%%:*} --seeds "$seeds" "${quick[@]}" | sed "s|\$| --out '$out/${study##*:}'|" >> "$commands"
+  "$python" -m probekit.cli study ${study%%:*} --seeds "$seeds" "${quick[@]}" | sed "s|\$| --out '$out/${study##*:}'|" >> "$commands"
 done
 # --jobs commands at a time (each runs one lag sweep single-threaded); the depth sweep is the longest
 sort -r "$commands" | xargs -d '\n' -P "$jobs" -I{} sh -c 'echo "[identity_study] probekit run {}" >&2; eval "probekit run -q {}" > /dev/null'
