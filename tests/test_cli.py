@@ -26,6 +26,9 @@ def test_list_shows_every_kind_with_descriptions(runner):
                  "roles", "roles-transfer", "roles-deep"):
         assert f"  {name} " in result.output
     assert "Multi-timescale" in result.output
+    # a task declared in a file says where the file lives (the top-level task library)
+    line = next(line for line in result.output.splitlines() if line.startswith("  roles-deep "))
+    assert line.rstrip().endswith("tasks/roles-deep.toml]")
 
 
 def test_run_compare_end_to_end(runner, tmp_path):
@@ -69,6 +72,11 @@ def test_learning_curve_writes_one_record_per_size(runner, tmp_path):
     (["run", "-e", "ema", "-t", "roles", "--seeds", "0,x"], "not an integer"),
     (["run", "-e", "ema", "-t", "roles", "-O", "n_train=50", "--train-size", "100"], "larger than the training"),
     (["data", "generate", "--grammar", "Z", "-n", "3", "-o", "-"], "grammar"),
+    (["run", "-e", "ema", "-t", "missing-task.toml"], "task file 'missing-task.toml' not found"),
+    (["run", "-e", "ema", "-t", "roles", "--train-size", "10,ten"], "'ten' is not an integer or all"),
+    (["data", "parse", "in.txt", "--parser", "spacy", "-o", "out.conllu", "-O", "model=x"],
+     "a parser option is -X (--parser-option), e.g. -X model=x"),
+    (["study", "identity", "--source", "web"], "choose one of ud, random"),
 ])
 def test_bad_input_exit_2_without_traceback_or_record(runner, tmp_path, args, message):
     out = tmp_path / "runs"

@@ -83,3 +83,79 @@ def test_builtin_components_are_registered():
     assert {"ema", "bigru", "random", "type", "position"} <= set(registry.encoders.names())
     assert {"linear", "mlp", "hebbian"} <= set(registry.probes.names())
     assert {"roles", "roles-transfer", "roles-deep"} <= set(registry.tasks.names())
+
+
+def test_a_taken_name_is_refused_naming_both_sources():
+    reg = make_registry()
+
+    class OtherGear:
+        """Another gear."""
+
+    with pytest.raises(ProbekitError, match=r"'gear' is taken: .*make_registry.<locals>.Gear.*OtherGear"):
+        reg.register("gear")(OtherGear)
+    assert reg.get("gear").factory.__name__ == "Gear"  # nothing was replaced
+    reg.register("gear", replace=True)(OtherGear)
+    assert reg.get("gear").factory is OtherGear
+
+
+def test_registering_the_same_source_again_is_not_a_clash():
+    reg = make_registry()
+    gear = reg.get("gear").factory
+    reg.add("gear", gear)  # a module imported twice registers the same class again
+    assert reg.get("gear").factory is gear
+
+
+def test_a_plugin_that_loses_to_an_existing_name_is_an_error(monkeypatch):
+    module = types.ModuleType("probekit_test_plugin2")
+    exec("class Gear:\n    '''A plugin's gear.'''\n", module.__dict__)
+    monkeypatch.setitem(sys.modules, "probekit_test_plugin2", module)
+    point = importlib.metadata.EntryPoint(name="gear", value="probekit_test_plugin2:Gear",
+                                          group="probekit.test-widgets")
+    monkeypatch.setattr("probekit.registry.entry_points", lambda group: [point])
+    with pytest.raises(ProbekitError, match=r"'gear' is taken: .*Gear registered it.*probekit_test_plugin2:Gear"):
+        make_registry().names()
+
+
+def test_a_task_file_may_not_take_a_builtin_name(tmp_path):
+    from probekit.tasks import load_task_file
+
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "roles"\ntype = "grammar-roles"\n')
+    with pytest.raises(ProbekitError, match=r"task name 'roles' is taken: .*tasks/roles.toml.*mine.toml"):
+        load_task_file(path)
+
+
+def test_a_missing_task_file_says_not_found(tmp_path):
+    from probekit.experiment import RunConfig, run
+
+    with pytest.raises(ProbekitError, match="task file .*nope.toml' not found"):
+        run(RunConfig(encoder="type", task=str(tmp_path / "nope.toml")))
+
+
+def test_task_file_options_are_coerced_like_command_line_options(tmp_path):
+    from probekit import registry
+    from probekit.tasks import load_task_file
+
+    path = tmp_path / "coerced.toml"
+    path.write_text('name = "coerced-roles"\ntype = "grammar-roles"\n[options]\nn_train = 300.0\n')
+    task = registry.tasks.create(load_task_file(path))
+    assert task.n_train == 300 and isinstance(task.n_train, int)
+    path.write_text('name = "coerced-roles"\ntype = "grammar-roles"\n[options]\nn_train = 300.5\n')
+    with pytest.raises(ProbekitError, match="option 'n_train' of task file .* must be an integer, got 300.5"):
+        load_task_file(path)
+    registry.tasks.remove("coerced-roles")
+
+
+def test_a_task_file_record_keys_on_the_content_not_the_path(tmp_path):
+    from probekit.experiment import RunConfig, record_key
+
+    text = 'name = "keyed-roles"\ntype = "grammar-roles"\n[options]\nn_train = 40\n'
+    first, second = tmp_path / "a.toml", tmp_path / "b.toml"
+    first.write_text(text)
+    second.write_text(text)
+    key = record_key(RunConfig(encoder="type", task=str(first)))
+    assert record_key(RunConfig(encoder="type", task=str(second))) == key  # same content, other path
+    first.write_text(text.replace("40", "50"))
+    assert record_key(RunConfig(encoder="type", task=str(first))) != key    # edited: a new record
+    # a registered name keeps RunConfig.key(): the committed records are found by it
+    assert record_key(RunConfig(encoder="type", task="roles")) == RunConfig(encoder="type", task="roles").key()
