@@ -1,4 +1,4 @@
-"""The encoder contract.
+"""The encoder base class: the defaults of the encoder contract (:mod:`probekit.contracts`).
 
 An encoder turns a :class:`~probekit.corpus.Corpus` into :class:`~probekit.features.Features`
 (one float32 row per word). ``fit`` sees only the training corpus (and, for supervised

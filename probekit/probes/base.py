@@ -1,4 +1,4 @@
-"""The probe contract.
+"""The probe base class: the probe contract (:mod:`probekit.contracts`) with its checks.
 
 A probe is a scikit-learn style estimator: options are typed keyword parameters of
 ``__init__`` that are stored unchanged (so the registry can check and coerce them, and

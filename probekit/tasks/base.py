@@ -1,4 +1,5 @@
-"""The task contract: which corpus to read, and what to recover from each word."""
+"""The task base class and its plain data: which corpus to read, and what to recover from each
+word (the contract: :mod:`probekit.contracts`)."""
 
 from __future__ import annotations
 
