@@ -134,23 +134,28 @@ def coerce(value: Any, annotation: Any, what: str) -> Any:
             return value.lower() in ("true", "yes", "1")
         raise ProbekitError(f"{what} must be true or false, got {value!r}.")
     if annotation is int:
-        if isinstance(value, bool):
+        number = _number(value)
+        if number is None or not number.is_integer():
             raise ProbekitError(f"{what} must be an integer, got {value!r}.")
-        try:
-            as_float = float(value)
-        except (TypeError, ValueError):
-            raise ProbekitError(f"{what} must be an integer, got {value!r}.") from None
-        if not as_float.is_integer():
-            raise ProbekitError(f"{what} must be an integer, got {value!r}.")
-        return int(as_float)
+        return int(number)
     if annotation is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ProbekitError(f"{what} must be a number, got {value!r}.") from None
+        number = _number(value)
+        if number is None:
+            raise ProbekitError(f"{what} must be a number, got {value!r}.")
+        return number
     if annotation is str:
         return str(value)
     return value
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float; None for a bool (never a number here) or a non-number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 # -- ranges (called by the components themselves) --------------------------------------------
@@ -176,15 +181,9 @@ def check_float(value: Any, what: str, low: float, high: float = math.inf, *,
                 low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as a finite float in the interval given, else a ProbekitError naming ``what``."""
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"
-    if isinstance(value, bool):
-        raise ProbekitError(f"{what} must be a number in {interval}, got {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ProbekitError(f"{what} must be a number in {interval}, got {value!r}.") from None
-    too_low = number <= low if low_open else number < low
-    too_high = number >= high if high_open else number > high
-    if math.isnan(number) or math.isinf(number) or too_low or too_high:
+    number = _number(value)
+    if number is None or not math.isfinite(number) or (number <= low if low_open else number < low) \
+            or (number >= high if high_open else number > high):
         raise ProbekitError(f"{what} must be a number in {interval}, got {value!r}.")
     return number
 
