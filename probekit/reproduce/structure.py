@@ -18,7 +18,8 @@ import pandas as pd
 
 from probekit.experiment import RunConfig
 from probekit.reproduce.suite import Budget, Claim, Job, Section, SectionReport
-from probekit.reproduce.tables import ACCURACY_RANGE, _pyplot, _save, aggregate, fmt_ci, ratio_interval, role_rows, seed_interval
+from probekit.plotting import pyplot
+from probekit.reproduce.tables import ACCURACY_RANGE, _save, aggregate, fmt_ci, ratio_interval, role_rows, seed_interval
 
 
 # ----------------------------------------------------------------------------- structure
@@ -178,7 +179,7 @@ def zero_label_ratios(rows: pd.DataFrame) -> pd.DataFrame:
 
 def plot_structure(table: pd.DataFrame, path: Path) -> None:
     """Accuracy and structure-dependent accuracy per task and condition, 95% intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     tasks = list(dict.fromkeys(table.task))
     conditions = list(dict.fromkeys(table.condition))
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
