@@ -32,6 +32,7 @@ import scipy.stats
 
 from probekit.encoders.ema import check_rates, rate_name
 from probekit.errors import ProbekitError
+from probekit.options import check_choice, check_float, check_int
 
 #: the lags ``probekit dilution`` tabulates by default.
 DEFAULT_LAGS = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -84,22 +85,12 @@ def make_bank(rates, dim: int = 64, embedding: str = "random", vocab_size: int =
               noise_var: float = 0.0, include_current: bool = True, past: int | None = None) -> TraceBank:
     """A checked :class:`TraceBank`; every bad value raises a ProbekitError naming it."""
     checked = check_rates(rates, "rates")
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ProbekitError(f"dim: must be an integer >= 1 (the embedding size), got {dim!r}.")
-    if embedding not in EMBEDDINGS:
-        raise ProbekitError(f"embedding: must be one of {', '.join(EMBEDDINGS)}, got {embedding!r}.")
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 2:
-        raise ProbekitError(f"vocab: must be an integer >= 2 (the number of token types), got {vocab_size!r}.")
-    try:
-        noise_var = float(noise_var)
-    except (TypeError, ValueError):
-        raise ProbekitError(f"noise-var: must be a number >= 0, got {noise_var!r}.") from None
-    if not (noise_var >= 0.0) or math.isinf(noise_var):
-        raise ProbekitError(f"noise-var: must be a finite number >= 0, got {noise_var!r}.")
-    if past is not None and (isinstance(past, bool) or not isinstance(past, (int, np.integer)) or past < 1):
-        raise ProbekitError(f"past: must be an integer >= 1 (tokens seen so far) or None, got {past!r}.")
-    return TraceBank(checked, int(dim), embedding, int(vocab_size), noise_var, bool(include_current),
-                     None if past is None else int(past))
+    dim = check_int(dim, "dim (the embedding size)", 1)
+    check_choice(embedding, "embedding", EMBEDDINGS)
+    vocab_size = check_int(vocab_size, "vocab (the number of token types)", 2)
+    noise_var = check_float(noise_var, "noise-var", 0.0)
+    past = None if past is None else check_int(past, "past (tokens seen so far, or None)", 1)
+    return TraceBank(checked, dim, embedding, vocab_size, noise_var, bool(include_current), past)
 
 
 def check_lags(lags) -> np.ndarray:
