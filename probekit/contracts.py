@@ -50,6 +50,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from probekit.corpus import Corpus
+from probekit.errors import ProbekitError
 from probekit.features import Features
 
 DEFAULT_PROBE = "linear"
@@ -91,6 +92,22 @@ class TaskContract(Protocol):
     def load(self) -> Any: ...
 
     def targets(self, corpus: Corpus) -> Any: ...
+
+
+def check(component: Any, what: str) -> Any:
+    """``component`` if it has the methods its contract requires, else a ProbekitError naming
+    the missing ones (``what``: e.g. ``"encoder 'word-shape'"``; its first word picks the contract)."""
+    kind = what.split()[0]
+    if kind == "probe":
+        contract = UnsupervisedProbeContract if is_unsupervised_probe(component) else SupervisedProbeContract
+    else:
+        contract = {"encoder": EncoderContract, "task": TaskContract}[kind]
+    required = [name for name, value in vars(contract).items() if callable(value) and not name.startswith("_")]
+    missing = [name for name in required if not callable(getattr(component, name, None))]
+    if missing:
+        raise ProbekitError(f"{what} lacks {', '.join(m + '()' for m in missing)}, which every {kind} provides "
+                            f"(the contracts: probekit/contracts.py, docs/extending.md).")
+    return component
 
 
 # -- the optional hooks, read in one place -------------------------------------------------------

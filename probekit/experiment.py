@@ -113,12 +113,14 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
     say = progress or (lambda stage: None)
     timer = _Timer()
     task_name = resolve_task_name(config.task)
-    task = registry.tasks.create(task_name, **config.task_options)
+    task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
     probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
-    encoder = _with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed)
+    encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
+                              f"encoder {config.encoder!r}")
 
     def new_probe():
-        return _with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed)
+        return contracts.check(_with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed),
+                               f"probe {probe_name!r}")
 
     fresh = [new_probe()]  # made before any work, so that a bad probe option fails early
     if (config.control or config.mdl) and contracts.is_unsupervised_probe(fresh[0]):

@@ -86,3 +86,30 @@ def test_one_probe_is_made_per_layer(shape_encoder):
         assert len(made) == 2
     finally:
         registry.probes.remove("test-counted")
+
+
+def test_a_component_missing_a_required_method_is_named():
+    from probekit.errors import ProbekitError
+
+    class NoEncode:
+        """Fits, never encodes."""
+
+        def fit(self, corpus, labels=None):
+            return self
+
+    class ClusterOnly:
+        unsupervised = True
+
+        def fit(self, X):
+            return self
+
+    with pytest.raises(ProbekitError, match=r"encoder 'x' lacks encode\(\)"):
+        contracts.check(NoEncode(), "encoder 'x'")
+    with pytest.raises(ProbekitError, match=r"probe 'y' lacks predict_clusters\(\)"):
+        contracts.check(ClusterOnly(), "probe 'y'")
+    registry.encoders.add("test-no-encode", NoEncode)
+    try:
+        with pytest.raises(ProbekitError, match="lacks encode"):
+            run(RunConfig("test-no-encode", "roles", "linear", task_options=TINY, n_boot=100))
+    finally:
+        registry.encoders.remove("test-no-encode")
