@@ -171,11 +171,8 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
         raise ProbekitError("give either --seed or --seeds, not both.")
     if learning_curve and train_size is not None:
         raise ProbekitError("give either --learning-curve or --train-size, not both.")
-    base_task_options = parse_pairs(task_options, "-O")
-    if lags is not None and "lag" in base_task_options:
-        raise ProbekitError("give either --lags or -O lag=K, not both.")
     base = RunConfig(encoder=encoder, task=task, probe=probe, seed=0 if seed is None else seed,
-                     encoder_options=parse_pairs(encoder_options, "-E"), task_options=base_task_options,
+                     encoder_options=parse_pairs(encoder_options, "-E"), task_options=parse_pairs(task_options, "-O"),
                      probe_options=parse_pairs(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
     configs = expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
                      lags=lags)

@@ -27,8 +27,6 @@ from probekit.records import (  # noqa: F401  (record_path, save_record, load_re
     DEFAULT_RESULTS_DIR, RECORD_VERSION, build_record, load_results, record_path, save_record)
 from probekit.tasks import is_task_file, resolve_task_name, task_file_digest
 
-DEFAULT_LEARNING_CURVE = (25, 100, 400, 1600, None)
-
 
 @dataclass
 class RunConfig:

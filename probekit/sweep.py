@@ -12,9 +12,12 @@ from dataclasses import replace
 from typing import Sequence
 
 from probekit.errors import ProbekitError
-from probekit.experiment import DEFAULT_LEARNING_CURVE, RunConfig
+from probekit.experiment import RunConfig
 
 __all__ = ["DEFAULT_LEARNING_CURVE", "expand"]
+
+#: training sizes of ``--learning-curve`` (None: all training sentences).
+DEFAULT_LEARNING_CURVE = (25, 100, 400, 1600, None)
 
 
 def expand(base: RunConfig, seeds: Sequence[int] | None = None, train_sizes: Sequence[int | None] | None = None,
@@ -29,7 +32,7 @@ def expand(base: RunConfig, seeds: Sequence[int] | None = None, train_sizes: Seq
         if values is not None and len(values) == 0:
             raise ProbekitError(f"a sweep over no {name}: give at least one value.")
     if lags is not None and "lag" in base.task_options:
-        raise ProbekitError("give either lags to sweep or the task option lag=K, not both.")
+        raise ProbekitError("give either lags to sweep (--lags) or the task option lag=K (-O lag=K), not both.")
     return [
         replace(base, seed=seed, train_size=size,
                 task_options=base.task_options if lag is None else {**base.task_options, "lag": lag})

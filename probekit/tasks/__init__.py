@@ -71,7 +71,10 @@ def resolve_task_name(name: str) -> str:
 def task_file_digest(path: str | os.PathLike) -> str:
     """sha256 of a task file's bytes: a record of a user task keys on what the file says, not
     on its path, so editing the file and rerunning makes a new record instead of overwriting."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ProbekitError(f"task file {str(path)!r} cannot be read ({exc.strerror}).") from None
 
 
 def _load_task_dirs() -> None:
