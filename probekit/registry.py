@@ -50,7 +50,8 @@ class Registry:
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._entries: dict[str, Entry] = {}
-        self._entry_points_loaded = False
+        self._loaders: list[Callable[[], None]] = []
+        self._loaded = False
 
     # -- registration -------------------------------------------------------------------
     def register(self, name: str, description: str | None = None, *, replace: bool = False) -> Callable:
@@ -78,16 +79,24 @@ class Registry:
         if old is not None and old.source != source and not replace:
             raise ProbekitError(
                 f"{self.kind} name {name!r} is taken: {old.source} registered it and {source} registers it "
-                f"again. Choose another name, or pass replace=True to replace it on purpose."
+                f"again. Choose another name (from Python, replace=True replaces it on purpose)."
             )
         self._entries[name] = Entry(
             name, factory, description if description is not None else _first_docstring_line(factory), source
         )
 
+    def add_loader(self, loader: Callable[[], None]) -> None:
+        """Call ``loader`` (which registers components, e.g. from task files) before the first
+        lookup, so that its errors surface where a command can report them."""
+        self._loaders.append(loader)
+
     def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
+        """Run the loaders, then register the plugins' entry points (once)."""
+        if self._loaded:
             return
-        self._entry_points_loaded = True
+        self._loaded = True
+        for loader in self._loaders:
+            loader()
         for ep in entry_points(group=self.entry_point_group):
             source = f"plugin {ep.value} (entry point {ep.name!r} in {self.entry_point_group!r})"
             if ep.name in self._entries and self._entries[ep.name].source != source:

@@ -159,3 +159,17 @@ def test_a_task_file_record_keys_on_the_content_not_the_path(tmp_path):
     assert record_key(RunConfig(encoder="type", task=str(first))) != key    # edited: a new record
     # a registered name keeps RunConfig.key(): the committed records are found by it
     assert record_key(RunConfig(encoder="type", task="roles")) == RunConfig(encoder="type", task="roles").key()
+
+
+def test_a_clashing_file_in_probekit_tasks_is_a_clean_command_error(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    (tmp_path / "mine.toml").write_text('name = "roles"\ntype = "grammar-roles"\n')
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PROBEKIT_TASKS": str(tmp_path), "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-m", "probekit.cli", "list", "tasks"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "task name 'roles' is taken" in done.stderr and str(tmp_path / "mine.toml") in done.stderr

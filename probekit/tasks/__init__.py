@@ -84,4 +84,4 @@ def _load_task_dirs() -> None:
             load_task_file(path)
 
 
-_load_task_dirs()
+task_registry.add_loader(_load_task_dirs)
