@@ -116,3 +116,12 @@ def test_documented_entry_points_use_the_registries_groups():
     groups = tomllib.loads(example("entry-points"))["project"]["entry-points"]
     assert set(groups) == {registry.encoders.entry_point_group, registry.probes.entry_point_group,
                            registry.tasks.entry_point_group}
+
+
+def test_a_plugin_module_that_cannot_be_imported_is_a_clean_error(monkeypatch):
+    from probekit.cli import main
+
+    monkeypatch.setenv("PROBEKIT_PLUGINS", "no_such_plugin_module_xyz")
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 2
+    assert "PROBEKIT_PLUGINS names 'no_such_plugin_module_xyz', which cannot be imported" in result.output
