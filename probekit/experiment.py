@@ -25,7 +25,7 @@ from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.io import atomic_write_json
 from probekit.metrics import classification_metrics, information_metrics, majority_baseline
-from probekit.provenance import git_commit, package_versions
+from probekit.provenance import code_fingerprint, git_commit, package_versions
 from probekit.tasks import resolve_task_name
 
 RECORD_VERSION = 1
@@ -220,6 +220,7 @@ def _evaluate(config, probe, probe_name, f_train, f_test, y_train, y_test, test,
         "timings_s": {**timer.seconds, "total": round(sum(timer.seconds.values()), 4)},
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "code_fingerprint": code_fingerprint(),
     }
 
 

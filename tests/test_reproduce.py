@@ -16,6 +16,7 @@ from probekit import reproduce as rp
 from probekit.cache import FeatureCache
 from probekit.cli import main
 from probekit.errors import ProbekitError
+from probekit.provenance import code_fingerprint
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK = rp.QUICK
@@ -250,3 +251,61 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     assert result.exit_code == 2
     with pytest.raises(ProbekitError, match="is a file"):
         rp.reproduce(SMOKE, out=target)
+
+
+# ----------------------------------------------------------------------------- records that cannot go stale
+
+@pytest.fixture
+def tiny_report(tmp_path, monkeypatch):
+    """The dilution section of the smoke suite (function jobs only: a few seconds), reproduced."""
+    monkeypatch.setattr(rp, "SECTIONS", (rp.DILUTION_SECTION,))
+    rp.reproduce(SMOKE, seeds=(0,), out=tmp_path)
+    return tmp_path
+
+
+def _record_files(out: Path) -> list[Path]:
+    return sorted((out / "records").rglob("*.json"))
+
+
+def test_check_passes_on_a_regenerated_report_and_names_an_edited_page(tiny_report):
+    stamps = {p: p.stat().st_mtime_ns for p in _record_files(tiny_report)}
+    [outcome] = rp.check(SMOKE, seeds=(0,), out=tiny_report)
+    assert outcome.status == "done" and not outcome.stale and not outcome.missing
+    assert {p: p.stat().st_mtime_ns for p in _record_files(tiny_report)} == stamps   # ran nothing
+    page = tiny_report / "smoke" / "dilution.csv"
+    page.write_text(page.read_text(encoding="utf-8") + "0,0,0\n", encoding="utf-8")
+    with pytest.raises(ProbekitError, match=r"dilution\.csv differs"):
+        rp.check(SMOKE, seeds=(0,), out=tiny_report)
+
+
+def test_a_stale_record_fails_the_check_and_is_recomputed(tiny_report):
+    path = _record_files(tiny_report)[0]
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["code_fingerprint"] = "made-by-old-code"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(ProbekitError, match=f"stale record {path}"):
+        rp.check(SMOKE, seeds=(0,), out=tiny_report)
+    events = []
+    rp.reproduce(SMOKE, seeds=(0,), out=tiny_report, progress=events.append)
+    assert [e.stale for e in events if not e.reused] == [True]
+    assert json.loads(path.read_text(encoding="utf-8"))["code_fingerprint"] == code_fingerprint()
+    rp.check(SMOKE, seeds=(0,), out=tiny_report)
+
+
+def test_check_names_a_missing_record_and_exits_2(tiny_report, monkeypatch):
+    _record_files(tiny_report)[-1].unlink()
+    monkeypatch.setattr(rp, "BUDGETS", {**rp.BUDGETS, "quick": replace(SMOKE, name="quick")})
+    (tiny_report / "smoke").rename(tiny_report / "quick")
+    result = CliRunner().invoke(main, ["reproduce", "--quick", "--seeds", "0", "--check", "--out", str(tiny_report)])
+    assert result.exit_code == 2, result.output
+    assert "dilution: no record for" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("suite", ["quick", "full"])
+def test_the_committed_results_match_their_records(suite):
+    """`probekit reproduce --check` on the repository's results/: every committed page is what the
+    committed records give, and every record was made by this code."""
+    from conftest import require_gpt2_tokenizer
+
+    require_gpt2_tokenizer()    # the identity and ladder job lists name the local GPT-2, built from it
+    rp.check(suite, out=REPO / "results")

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from probekit.dilution.theory import bound_table  # noqa: F401  (jobs import it from probekit.reproduce)
 from probekit.reproduce.suite import Budget, Claim, FunctionJob, Job, Section, SectionReport, function_table
 from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag
 
@@ -24,8 +25,8 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
 
     configs = [config for source in budget.identity_sources
                for config in identity_study_configs(source, quick=budget.identity_quick,
-                                                    seeds=budget.seeds_for(budget.identity_seeds, seeds))
-               if budget.identity_encoders is None or config.encoder in budget.identity_encoders]
+                                                    seeds=budget.seeds_for(budget.identity_seeds, seeds),
+                                                    encoders=budget.identity_encoders)]
     if budget.gpt2_model:   # real weights on a machine with network: swap the model, keep the protocol
         configs = [replace(c, encoder_options={**c.encoder_options, "model": budget.gpt2_model})
                    if "model" in c.encoder_options else c for c in configs]
@@ -71,17 +72,6 @@ EMPIRICAL = "probekit.dilution.empirical"
 #: the package (which re-exports it), not this module: the name is part of every bound record's job key,
 #: so records written before ``probekit/reproduce.py`` became a package are still found and reused.
 BOUND_MODULE = "probekit.reproduce"
-
-
-def bound_table(rates: list[float], dim: int, lags: list[int], vocab_size: int, include_current: bool = True
-                ) -> pd.DataFrame:
-    """The per-lag closed form (``probekit.dilution.theory``) for the stream that
-    ``measured_identity_curves`` measures: Gaussian embeddings of size ``dim``,
-    ``vocab_size`` equiprobable types, an infinite noise-free past."""
-    from probekit.dilution.theory import dilution_table, make_bank
-
-    bank = make_bank(rates, dim=dim, embedding="gaussian", vocab_size=vocab_size, include_current=include_current)
-    return dilution_table(bank, lags, mc_trials=0)
 
 
 def dilution_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:

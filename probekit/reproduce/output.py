@@ -100,11 +100,13 @@ def update_budgets(out: Path, budget: Budget, outcomes: list[SectionOutcome], wa
 
 
 def write_summary(out: Path, budget: Budget, seeds: tuple[int, ...], outcomes: list[SectionOutcome]) -> None:
-    rows = ["| section | status | runs computed / reused | compute time (from scratch) | files |",
+    """The index. It says only what the records say (runs with a record, their cost), not what this
+    invocation computed or reused, so that ``reproduce --check`` can regenerate it identically."""
+    rows = ["| section | status | runs with a record | compute time (from scratch) | files |",
             "|---|---|---|---|---|"]
     for o in outcomes:
         files = ", ".join(f"[{p.name}]({p.name})" for p in o.files)
-        rows.append(f"| {o.section.name} | {o.status} | {o.computed} / {o.reused} | {_minutes(o.compute_seconds)} "
+        rows.append(f"| {o.section.name} | {o.status} | {o.computed + o.reused} | {_minutes(o.compute_seconds)} "
                     f"| {files} |")
     text = (f"# probekit reproduce: index\n\nSuite `{budget.name}`, seeds {', '.join(map(str, seeds))}. "
             f"Claims and the paper's figures: [README.md](README.md).\n\n" + "\n".join(rows) + "\n")
@@ -157,10 +159,12 @@ def write_readme(out: Path, budget: Budget, seeds: tuple[int, ...], outcomes: li
             parts.append(f"_{o.status}._\n")
         parts.append(f"Tables and plots: [{o.section.name}.md]({o.section.name}.md).\n")
     parts.append(README_DIFFERENCES)
+    # only this suite's row: another suite's later run must not make this page stale (--check)
+    budgets = {budget.name: budgets[budget.name]} if budget.name in budgets else {}
     rows = ["## Measured budgets\n",
             "Compute time is the sum of every run's wall time as recorded in its record (the cost from "
             "scratch, whatever was reused); CPU time is the process time of the same runs (all threads), "
-            "which other users of a shared machine do not inflate.\n",
+            "which other users of a shared machine do not inflate. Every suite's figures: `budgets.json`.\n",
             "| suite | complete | compute time from scratch (wall) | CPU time | last invocation (wall) | CPUs "
             "| commit of the last invocation (records name their own) |",
             "|---|---|---|---|---|---|---|"]
