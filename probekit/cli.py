@@ -205,8 +205,8 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     click.echo(render(drop_empty_columns(table), fmt))
     curves = identity_curve_table(frame)
     if not curves.empty:
-        click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the total "
-                   "(means over n_seeds; total_bits CI over seeds and sentences):")
+        click.echo("\nV-information (bits per word) by lag, with the lag where it halves and the area under "
+                   "the curve over area_lags (means over n_seeds; area_bits CI over seeds and sentences):")
         click.echo(render(curves, fmt))
     depth = depth_table(frame)
     if not depth.empty:

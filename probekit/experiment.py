@@ -138,7 +138,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
         record = _evaluate(config, probe, probe_name, train_view, test_view, y_train, y_test, test, say,
                            _Timer(dict(timer.seconds)))
         record["metrics"].update(_information_metrics(config, probe_name, train_view, test_view, y_train, y_test,
-                                                      train, test, record, say))
+                                                      train, test, record, say, probe))
         record["config"]["task"] = task_name
         record["config"]["layer"] = layer
         record["id"] = config.key() + ("" if layer is None else f"-L{layer}")
@@ -161,8 +161,11 @@ def _layer_views(f_train: Features, f_test: Features) -> dict[int | None, tuple[
     return {layer: (train_layers[layer], test_layers[layer]) for layer in train_layers}
 
 
-def _information_metrics(config, probe_name, f_train, f_test, y_train, y_test, train, test, record, say) -> dict:
-    """Selectivity against a control task and MDL codelength, when the config asks for them."""
+def _information_metrics(config, probe_name, f_train, f_test, y_train, y_test, train, test, record, say,
+                         probe) -> dict:
+    """Selectivity against a control task and MDL codelength, when the config asks for them.
+    ``probe`` is the fitted task probe: its test predictions pair with the control probe's in
+    selectivity's sentence bootstrap."""
     if not (config.control or config.mdl):
         return {}
 
@@ -178,7 +181,8 @@ def _information_metrics(config, probe_name, f_train, f_test, y_train, y_test, t
         extra["control"] = control_metrics(
             new_probe, f_train.X, f_test.X, train.words(), test.words(), y_train.labels, y_test.labels,
             seed=config.seed, sentence_ids=test.sentence_index(), n_classes=n_classes, n_boot=config.n_boot,
-            task_accuracy=record["metrics"]["accuracy"]["value"])
+            task_accuracy=record["metrics"]["accuracy"]["value"],
+            task_predictions=np.asarray(probe.predict_proba(f_test.X).argmax(1)))
     if config.mdl:
         from probekit.mdl import online_codelength
 

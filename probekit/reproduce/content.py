@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import replace
 
 import pandas as pd
@@ -52,14 +51,13 @@ def identity_report(records: list[dict], budget: Budget) -> SectionReport:
         report.plots[f"{source}-bits"] = functools.partial(plot_identity_curves, frame, metric="v_information")
         report.plots[f"{source}-accuracy"] = functools.partial(plot_identity_curves, frame, metric="accuracy")
         for _, row in curves.iterrows():
-            report.figures[f"total_bits:{source}:{row.encoder}"] = fmt_ci(
-                row.total_bits, row.get("total_bits_ci_low", math.nan), row.get("total_bits_ci_high", math.nan),
-                digits=2) + " bits"
+            report.figures[f"area_bits:{source}:{row.encoder}"] = fmt_ci(
+                row.area_bits, row.area_bits_ci_low, row.area_bits_ci_high, digits=2) + f" (lags {row.area_lags})"
             report.figures[f"half_lag:{source}:{row.encoder}"] = "never" if pd.isna(row.half_lag) \
                 else f"{row.half_lag:.1f}"
     sources = {"random": "random streams", "ud": "EWT"}
     totals = [f"{k.split(':', 2)[2].split('[')[0]} on {sources.get(k.split(':')[1], k.split(':')[1])} {v}"
-              for k, v in report.figures.items() if k.startswith("total_bits:")]
+              for k, v in report.figures.items() if k.startswith("area_bits:")]
     report.figures["identity"] = "; ".join(totals) or "n/a"
     return report
 
@@ -175,7 +173,8 @@ IDENTITY_SECTION = Section(
     jobs=identity_jobs, report=identity_report, requires=("probekit.studies:identity_study_configs",),
     claims=(
         Claim("EMA traces destroy token identity", "an EMA-only LM has 8x GPT-2's perplexity (260 on C4)",
-              "identity", "total V-information summed over lags (bits) per encoder",
+              "identity", "area under the V-information-by-lag curve (bit x lag, trapezoids between the measured "
+              "lags, negative estimates kept; docs/metrics.md) per encoder",
               "No pretrained GPT-2 can be downloaded on these machines: the GPT-2 curves use a small, "
               "randomly initialised GPT-2 with the real tokenizer (docs/protocol.md says how to rerun with "
               "real weights), and no 130M-parameter EMA LM is trained: the probes measure what the "
