@@ -309,3 +309,53 @@ def test_the_committed_results_match_their_records(suite):
 
     require_gpt2_tokenizer()    # the identity and ladder job lists name the local GPT-2, built from it
     rp.check(suite, out=REPO / "results")
+
+
+# ----------------------------------------------------------------------------- summaries that do not lean one way
+
+def _function_record(function: str, rows: list[dict], **kwargs) -> dict:
+    return {"function": function, "kwargs": kwargs, "columns": list(rows[0]), "rows": rows}
+
+
+def test_the_dilution_count_uses_only_points_where_the_bound_can_be_exceeded():
+    """At lags where the bound is capped at log2 V no measurement can exceed it: those points
+    are not counted as agreement, and each counted point names its margin below the bound."""
+    bound = _function_record("probekit.reproduce.bound_table",
+                             [{"lag": lag, "bound_bits": b} for lag, b in ((0, 3.0), (1, 3.0), (4, 1.5), (8, 0.5))])
+    measured = _function_record("probekit.dilution.empirical.measured_identity_curves", [
+        {"lag": lag, "probe": "linear", "condition": "h_t", "accuracy": 0.5, "accuracy_lo": 0.4, "accuracy_hi": 0.6,
+         "v_information_bits": bits, "v_information_bits_lo": bits - 0.1, "v_information_bits_hi": bits + 0.1,
+         "label_entropy_bits": 3.0} for lag, bits in ((0, 2.9), (1, 2.0), (4, 1.0), (8, 0.75))], seed=0)
+    budget = replace(SMOKE, dilution={**SMOKE.dilution, "vocab_size": 8})
+    report = rp.dilution_report([bound, measured], budget)
+    claim = report.figures["dilution"]
+    assert "at 1 of 2 informative" in claim and "2 more points" in claim
+    assert "lag 4 0.50" in claim and "lag 8 -0.25" in claim
+    assert list(report.tables[""]["bound informative (below log2 V)"]) == [False, False, True, True]
+
+
+def test_a_page_names_the_seeds_its_records_ran_not_the_seeds_requested(tmp_path, monkeypatch):
+    monkeypatch.setattr(rp, "SECTIONS", (rp.DILUTION_SECTION,))
+    rp.reproduce(SMOKE, seeds=(0, 1, 2), out=tmp_path)      # the dilution curve runs the first seed only
+    page = (tmp_path / "smoke" / "dilution.md").read_text(encoding="utf-8")
+    assert "seed 0 (from the records)" in page and "seeds 0, 1, 2" not in page
+
+
+def test_claims_show_both_readouts_and_the_cluster_count(suite):
+    out, _, _ = suite
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    for title in ("Transfer to Grammar B", "Deep-embedded roles"):
+        line = next(line for line in readme.splitlines() if line.startswith("- probekit:") and
+                    readme.index(line) > readme.index(title))
+        assert "one-to-one" in line and "many-to-one" in line and "clusters for" in line, line
+
+
+def test_selectivity_marks_bigru_rows_and_its_intervals_count_sentences(suite):
+    out, _, _ = suite
+    table = _csv(out, "selectivity")
+    bigru = table.condition == rp.BIGRU.label
+    assert (table.comparable[bigru] == rp.structure.NOT_COMPARABLE).all() and (table.comparable[~bigru] == "yes").all()
+    # the type baseline is deterministic across seeds: a width can only come from the sentences
+    width = table["selectivity ci95_high"] - table["selectivity ci95_low"]
+    assert (width > 0).all()
+    assert "not comparable" in (out / "selectivity.md").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import replace
 
 import pandas as pd
@@ -93,10 +94,17 @@ def dilution_report(records: list[dict], budget: Budget) -> SectionReport:
     table = table.merge(bound[["lag", "bound_bits"]].rename(columns={"bound_bits": "closed-form bound (bits)"}),
                         on="lag", how="left")
     table["measured minus bound (bits)"] = table["measured V-information (bits)"] - table["closed-form bound (bits)"]
+    ceiling = math.log2(budget.dilution.get("vocab_size", 64))
+    # where the bound is capped at log2 V no probe can exceed it: such a point tests nothing
+    table["bound informative (below log2 V)"] = table["closed-form bound (bits)"] < ceiling - 1e-6
     report.tables[""] = table
-    above = table["measured V-information (bits) ci95_low"] > table["closed-form bound (bits)"] + 1e-9
+    informative = table[table["bound informative (below log2 V)"]]
+    above = informative["measured V-information (bits) ci95_low"] > informative["closed-form bound (bits)"] + 1e-9
+    margins = ", ".join(f"lag {int(r.lag)} {-r['measured minus bound (bits)']:.2f}" for _, r in informative.iterrows())
     report.figures["dilution"] = (f"measured bits stay within the bound at {int((~above).sum())} of "
-                                  f"{len(table)} (lag, probe) points")
+                                  f"{len(informative)} informative (lag, probe) points (bound below log2 V = "
+                                  f"{ceiling:g} bits; {len(table) - len(informative)} more points where the bound "
+                                  f"is capped at log2 V test nothing); bits below the bound: {margins or 'none'}")
     report.plots[""] = functools.partial(plot_against_lag, table, "measured V-information (bits)",
                                          reference="closed-form bound (bits)", ylabel="bits per token")
     return report
@@ -163,7 +171,19 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
                                           f"{loophole.loc[lag, 'linear']:.2f} bits")
     report.plots[""] = functools.partial(plot_against_lag, report.tables[""], "V-information (bits)",
                                          ylabel="bits per token")
+    report.notes.append(LADDER_TRAINING_GAP)
     return report
+
+
+#: The rungs do not get the same model selection; giving MLP and attention the linear probe's 4-setting
+#: grid would multiply their training (about 92% of the ladder's time on the quick ladder: linear 1.0 s,
+#: MLP 5.7 s, attention 6.0 s) by 4, i.e. the full ladder from 3.7 to about 14 minutes.
+LADDER_TRAINING_GAP = (
+    "**Not like for like: model selection differs between rungs.** The linear probe chooses its "
+    "regularisation C from a 4-value grid on held-out training rows; the MLP and attention probes train "
+    "once with their default settings (early stopping on held-out training rows). A gap between rungs is "
+    "therefore a training gap as much as a capacity gap: it is not evidence that one probe family reads "
+    "more than another (docs/protocol.md).")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -203,5 +223,7 @@ LADDER_SECTION = Section(
               "differencing loophole (a probe that sees past states too): {loophole}; the same ladder, "
               "mean over lags: {ladder_others}",
               "The paper swapped the predictor of a trained LM; probekit swaps the probe over fixed "
-              "traces, which tests the same data-processing argument at probe scale."),
+              "traces, which tests the same data-processing argument at probe scale. The rungs do not get "
+              "the same model selection (C grid for linear, default settings for MLP and attention), so "
+              "a gap between them is partly a training gap."),
     ))
