@@ -182,6 +182,8 @@ def test_ladder_has_every_probe_and_the_loophole(suite):
     assert table.condition.str.contains("loophole").any()
     assert (table["V-information (bits)"] <= math.log2(QUICK.ladder["task_options"]["vocab_size"]) + 0.1).all()
     _in_unit_interval(table, ["accuracy"])
+    # the rungs get different model selection: the page must say the gap is partly a training gap
+    assert "Not like for like" in (out / "ladder.md").read_text(encoding="utf-8")
 
 
 def test_a_second_invocation_reuses_every_record(suite):
@@ -228,6 +230,20 @@ def test_ratio_interval_and_placeholders():
     assert math.isnan(rp.ratio_interval((0.5, 0.4, 0.6), (0.0, 0.0, 0.0))[0])
     assert rp.fill("a {x} b {y}", {"x": "1"}) == "a 1 b n/a"
     assert rp.fmt_ci(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]"
+    assert rp.fmt_ci(0.5, math.nan, math.nan) == "0.500 [interval n/a]"    # missing, not zero-width
+
+
+def test_a_missing_interval_is_shown_as_missing_in_tables():
+    from probekit.report import render
+
+    rows = pd.DataFrame({"task": ["roles", "roles", "ud-roles", "ud-roles"], "condition": ["type"] * 4,
+                         "seed": [0, 1, 0, 1], "mdl_compression": [2.0, 2.2, 2.0, 2.2],
+                         "selectivity": [0.1, 0.12, 0.1, 0.12]})
+    table = rp.aggregate(rows, {"selectivity": "selectivity", "mdl_compression": "compression"},
+                         seeds_only=("mdl_compression",))
+    assert table["selectivity ci95_low"].isna().all()          # no sentence interval: missing, not seeds-only
+    assert (table["compression ci95_low"] < table["compression"]).all()   # declared seeds-only: t-interval
+    assert "n/a" in render(table, "markdown") and "nan" not in render(table, "markdown")
 
 
 @pytest.mark.parametrize("args, message", [
