@@ -141,8 +141,8 @@ def test_selectivity_and_mdl_in_range(suite):
     _in_unit_interval(table, ["accuracy", "control accuracy"])
     assert ((table.selectivity >= -1) & (table.selectivity <= 1)).all()
     assert np.allclose(table.selectivity, table.accuracy - table["control accuracy"], atol=1e-6)
-    assert (table["MDL online bits per label"] > 0).all()
-    assert (table["MDL compression (uniform / online)"] > 0).all()
+    assert (table[rp.structure.MDL_BITS] > 0).all()
+    assert (table[rp.structure.MDL_COMPRESSION] > 0).all()
     # the uniform code spends log2 K bits per label for the K roles
     n_roles = len(json.loads(next((out.parent / "records" / "selectivity").glob("*.json")).read_text())["data"]["labels"])
     assert np.allclose(table["uniform bits per label (log2 K)"], math.log2(n_roles))
