@@ -330,10 +330,14 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
 @click.option("--only", multiple=True, metavar="SECTION",
               help="Run only this section (repeatable); the others are reported from the records they have.")
 @click.option("--force", is_flag=True, help="Recompute runs even where their records exist.")
+@click.option("--check", is_flag=True,
+              help="Run nothing: regenerate the suite's pages from OUT's records into a temporary folder and "
+                   "fail (exit 2) naming each Markdown or CSV page that differs from OUT's and each record "
+                   "that is missing or stale (made by other code). PNG plots are not compared.")
 @click.option("--gpt2-model", default=None, metavar="NAME_OR_PATH",
               help="Real GPT-2 weights for the identity study (hub name such as gpt2, with network, or a "
                    "folder); default: a small randomly initialised local GPT-2.")
-def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
+def reproduce(quick, seeds, out, only, force, check, gpt2_model) -> None:
     """Reproduce the paper's claims: tables (Markdown + CSV), plots and OUT/README.md.
 
     Sections: structure (roles, transfer, deep embedding, UD: zero-label EMA, EMA + linear,
@@ -344,23 +348,37 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
 
     Measured on 2 idle CPU cores: --quick 48 seconds, --full 27 minutes (both are written to
     OUT/README.md). Finished runs are reused, so an interrupted suite resumes where it stopped;
-    --force recomputes. UD runs need UD English EWT (PROBEKIT_DATA).
+    --force recomputes. A record is reused only if the code that made it is unchanged (its
+    code fingerprint matches); a stale record is recomputed. UD runs need UD English EWT
+    (PROBEKIT_DATA).
     """
     from probekit.cache import FeatureCache
     from probekit.reproduce import BUDGETS, report_dir
+    from probekit.reproduce import check as check_suite
     from probekit.reproduce import reproduce as run_suite
 
+    seed_list = tuple(seeds)
+    suite = "quick" if quick else "full"
+    if check:
+        if only or force:
+            raise ProbekitError("--check runs nothing: drop --only and --force (or drop --check).")
+        outcomes = check_suite(suite, seeds=seed_list, out=out, gpt2_model=gpt2_model)
+        click.echo(f"reproduce --check ({suite}): every page of {report_dir(out, BUDGETS[suite])} matches its "
+                   f"{sum(o.reused for o in outcomes)} records, all made by this code.")
+        return
+
     def show(event) -> None:
-        done = "reused" if event.reused else f"{event.seconds:.1f} s"
+        done = "reused" if event.reused else f"{event.seconds:.1f} s" + (" (stale record recomputed)"
+                                                                          if event.stale else "")
         minutes, seconds = divmod(int(event.elapsed), 60)
         click.echo(f"[reproduce] {event.section} {event.index}/{event.total} {event.label}: {done} "
                    f"(elapsed {minutes}:{seconds:02d})", err=True)
 
-    outcomes = run_suite("quick" if quick else "full", seeds=seeds, out=out, only=only, force=force,
+    outcomes = run_suite(suite, seeds=seed_list, out=out, only=only, force=force,
                          progress=show, cache=FeatureCache(), gpt2_model=gpt2_model)
     for outcome in outcomes:
         click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
-    pages = report_dir(out, BUDGETS["quick" if quick else "full"])
+    pages = report_dir(out, BUDGETS[suite])
     click.echo(f"wrote {pages / 'README.md'} and {pages / 'summary.md'}", err=True)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from probekit.errors import ProbekitError
-from probekit.metrics import classification_metrics, cross_entropy_bits
+from probekit.metrics import accuracy_difference, classification_metrics, cross_entropy_bits
 
 
 def _as_types(words: Sequence[str], lowercase: bool) -> np.ndarray:
@@ -120,6 +120,7 @@ def control_metrics(
     lowercase: bool = False,
     n_classes: int | None = None,
     n_boot: int = 1000,
+    task_predictions: np.ndarray | None = None,
 ) -> dict:
     """Fit a fresh probe on control labels and score it on the test words' control labels.
 
@@ -127,7 +128,10 @@ def control_metrics(
     task labels (only their ``-1`` positions and training distribution are used). With
     ``sentence_ids`` (one per test word) the accuracy gets a 95% bootstrap CI over sentences
     (:func:`probekit.metrics.classification_metrics`); without, ``ci_low``/``ci_high`` are None.
-    With ``task_accuracy`` the result also holds ``selectivity``.
+    With ``task_accuracy`` the result also holds ``selectivity``; with ``task_predictions`` (the task
+    probe's prediction for every test word) and ``sentence_ids`` it also holds
+    ``selectivity_ci_low``/``selectivity_ci_high``, a paired bootstrap over the same sentences as
+    the accuracies' intervals (:func:`probekit.metrics.accuracy_difference`).
 
     Returns ``{"accuracy": {"value", "ci_low", "ci_high"}, "cross_entropy_bits": float,
     "n_train": int, "n_test": int, "seed": int}`` (+ ``"selectivity"``).
@@ -168,4 +172,8 @@ def control_metrics(
     }
     if task_accuracy is not None and accuracy["value"] is not None:
         result["selectivity"] = selectivity(task_accuracy, accuracy["value"])
+    if task_predictions is not None and sentence_ids is not None:
+        task_correct = np.asarray(task_predictions)[keep_test] == y_test[keep_test]
+        paired = accuracy_difference(task_correct, pred == gold, sentence_ids[keep_test], n_boot=n_boot, seed=seed)
+        result["selectivity_ci_low"], result["selectivity_ci_high"] = paired["ci_low"], paired["ci_high"]
     return result

@@ -153,7 +153,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
         majority = _score({"majority": majority_baseline(y_train.labels, y_test.labels)}, y_test, test, config)
         metrics = {**scored[primary], **extra, "readout": primary,
                    **_information_metrics(config, new_probe, train_view, test_view, y_train, y_test, train, test,
-                                          scored[primary]["accuracy"]["value"], say)}
+                                          scored[primary]["accuracy"]["value"], predictions[primary], say)}
         records.append(build_record(
             record_id=key + ("" if layer is None else f"-L{layer}"),
             config={**asdict(config), "probe": probe_name, "task": task_name, "layer": layer},
@@ -182,8 +182,12 @@ def _score(predictions: dict[str, np.ndarray], y_test, test, config: RunConfig) 
     }
 
 
-def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, train, test, accuracy, say) -> dict:
-    """Selectivity against a control task and MDL codelength, when the config asks for them."""
+def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, train, test, accuracy,
+                         task_predictions, say) -> dict:
+    """Selectivity against a control task and MDL codelength, when the config asks for them.
+
+    ``task_predictions`` are the task probe's test predictions: they pair with the control
+    probe's in selectivity's sentence bootstrap."""
     extra = {}
     n_classes = len(y_train.names)
     if config.control:
@@ -193,7 +197,7 @@ def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, tr
         extra["control"] = control_metrics(
             new_probe, f_train.X, f_test.X, train.words(), test.words(), y_train.labels, y_test.labels,
             seed=config.seed, sentence_ids=test.sentence_index(), n_classes=n_classes, n_boot=config.n_boot,
-            task_accuracy=accuracy)
+            task_accuracy=accuracy, task_predictions=task_predictions)
     if config.mdl:
         from probekit.mdl import online_codelength
 

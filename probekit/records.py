@@ -16,7 +16,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.io import atomic_write_json
-from probekit.provenance import git_commit, package_versions
+from probekit.provenance import code_fingerprint, git_commit, package_versions
 
 RECORD_VERSION = 1
 DEFAULT_RESULTS_DIR = Path("results/runs")
@@ -39,6 +39,7 @@ def build_record(*, record_id: str, config: dict[str, Any], data: dict[str, Any]
         "timings_s": {**timings_s, "total": round(sum(timings_s.values()), 4)},
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "code_fingerprint": code_fingerprint(),
         "resolved": resolved,
     }
 

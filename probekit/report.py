@@ -105,8 +105,11 @@ def combine_seeds(values, lows, highs, bounds: tuple[float, float] = (-np.inf, n
         CI       = [m - sqrt(between^2 + within-^2),  m + sqrt(between^2 + within+^2)]
 
     Half-widths add in quadrature (independent error sources); the asymmetry of the bootstrap
-    interval is kept, and one seed gives back exactly its sentence CI. NaN bounds count as 0
-    half-width (a record without a CI adds no sentence error). The interval is clipped to the
+    interval is kept, and one seed gives back exactly its sentence CI. A record without a sentence
+    CI (NaN bounds) makes the interval missing (NaN, shown as "n/a"), never a narrower one: an
+    unknown sentence error is not a zero one. A metric that has no sentence error by design (e.g.
+    MDL codelength, measured on the training data) passes ``lows = highs = values`` and must say
+    that its interval counts seeds only. The interval is clipped to the
     metric's range ``bounds`` (e.g. (0, 1) for accuracy): the normal approximation can reach
     past it where the seeds sit near a limit.
     """
@@ -120,9 +123,11 @@ def combine_seeds(values, lows, highs, bounds: tuple[float, float] = (-np.inf, n
     lo = np.asarray(lows, dtype=float)[keep]
     hi = np.asarray(highs, dtype=float)[keep]
     m = float(x.mean())
+    if np.isnan(lo).any() or np.isnan(hi).any():
+        return m, float("nan"), float("nan")
     between = 0.0 if x.size < 2 else float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
-    below = float(np.sqrt(np.mean(np.nan_to_num(x - lo) ** 2)))
-    above = float(np.sqrt(np.mean(np.nan_to_num(hi - x) ** 2)))
+    below = float(np.sqrt(np.mean((x - lo) ** 2)))
+    above = float(np.sqrt(np.mean((hi - x) ** 2)))
     low, high = m - float(np.hypot(between, below)), m + float(np.hypot(between, above))
     return m, max(low, bounds[0]), min(high, bounds[1])
 
@@ -260,9 +265,12 @@ def identity_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
 
     ``half_lag`` is the lag at which V-information first falls to half its value at the
     smallest lag (linear interpolation between measured lags; NaN if it never does);
-    ``total_bits`` sums V-information over the measured lags, negative estimates counted as 0.
-    Means over seeds (``n_seeds``); ``total_bits`` has a 95% CI over seeds and sentences
-    (docs/metrics.md). Multi-layer records are left to :func:`depth_table`.
+    ``area_bits`` is the area under the bits-by-lag curve between the smallest and the largest
+    measured lag (``area_lags``; trapezoids between measured lags, in bit x lag units), negative
+    estimates counted with their sign: a probe's overfitting cost is part of what it measured, and
+    clipping it to 0 would only ever raise the total. Means over seeds (``n_seeds``); ``area_bits``
+    has a 95% CI over seeds and sentences (:func:`_seed_area`, docs/metrics.md). Multi-layer
+    records are left to :func:`depth_table`.
     """
     lagged = frame.dropna(subset=["lag", "v_information_bits"])
     lagged = lagged[~_multi_layer(lagged)]
@@ -278,25 +286,38 @@ def identity_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
     table.columns = [f"lag {lag}" for lag in table.columns]
     table.insert(0, "n_seeds", lagged.groupby(keys).seed.nunique())
     table["half_lag"] = [_half_lag(lags, row) for row in table[[f"lag {int(k)}" for k in lags]].to_numpy()]
-    # a negative estimate (the probe's overfitting cost) recovers no bits: it counts as 0
-    table["total_bits"] = np.nansum(table[[f"lag {int(k)}" for k in lags]].clip(lower=0), axis=1)
-    totals = lagged.groupby(keys + ["seed"]).apply(_seed_total, include_groups=False)
-    bounds = {key: combine_seeds(*zip(*group.tolist()))[1:] for key, group in totals.groupby(level=keys)}
-    table["total_bits_ci_low"] = [bounds[key][0] for key in table.index]
-    table["total_bits_ci_high"] = [bounds[key][1] for key in table.index]
+    areas = lagged.groupby(keys + ["seed"]).apply(_seed_area, include_groups=False)
+    combined = {key: combine_seeds(*zip(*(a[:3] for a in group.tolist()))) for key, group in areas.groupby(level=keys)}
+    spans = {key: {a[3] for a in group.tolist()} for key, group in areas.groupby(level=keys)}
+    table["area_lags"] = [" / ".join(sorted(spans[key])) for key in table.index]
+    table["area_bits"] = [combined[key][0] for key in table.index]
+    table["area_bits_ci_low"] = [combined[key][1] for key in table.index]
+    table["area_bits_ci_high"] = [combined[key][2] for key in table.index]
     return table.reset_index()
 
 
-def _seed_total(curve: pd.DataFrame) -> tuple[float, float, float]:
-    """One seed's total bits over lags (negative estimates as 0) and a conservative sentence CI:
-    the per-lag half-widths are summed, as if the lags' errors were perfectly correlated (they
-    are scored on the same sentences, so they are positively correlated; summing is the upper
-    bound)."""
+def _seed_area(curve: pd.DataFrame) -> tuple[float, float, float, str]:
+    """One seed's area under its bits-by-lag curve (trapezoids over its measured lags, no
+    clipping), a 95% sentence CI for it, and the lag range ("0-32").
+
+    The area is a sum of per-lag estimates with trapezoid weights w_k >= 0; its CI half-widths are
+    sum_k w_k h_k (h_k the per-lag half-widths). That is the half-width under perfectly correlated
+    lag errors, and an upper bound under any correlation (the sd of a sum is at most the sum of the
+    sds): the lags are scored on the same test sentences, so no independence is assumed. A lag
+    without a CI makes the area's CI missing."""
+    curve = curve.sort_values("lag")
+    lags = curve.lag.to_numpy(dtype=float)
     bits = curve.v_information_bits.to_numpy(dtype=float)
-    low = np.nan_to_num(bits - curve.v_information_ci_low.to_numpy(dtype=float))
-    high = np.nan_to_num(curve.v_information_ci_high.to_numpy(dtype=float) - bits)
-    total = float(np.clip(bits, 0, None).sum())
-    return total, max(total - float(low.sum()), 0.0), total + float(high.sum())
+    gaps = np.diff(lags)
+    weights = np.zeros_like(lags)
+    weights[:-1] += gaps / 2
+    weights[1:] += gaps / 2
+    if lags.size == 1:
+        weights[:] = 1.0          # one lag: the "area" is that lag's bits
+    area = float(weights @ bits)
+    low = float(weights @ (bits - curve.v_information_ci_low.to_numpy(dtype=float)))
+    high = float(weights @ (curve.v_information_ci_high.to_numpy(dtype=float) - bits))
+    return area, area - low, area + high, f"{int(lags[0])}-{int(lags[-1])}"
 
 
 def depth_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -345,7 +366,9 @@ def render(frame: pd.DataFrame, fmt: Format = "markdown", digits: int = 3) -> st
         return rounded.to_csv(index=False)
     if fmt == "latex":
         return rounded.to_latex(index=False, float_format=f"%.{digits}f", na_rep="--")
-    return rounded.to_markdown(index=False, floatfmt=f".{digits}f")
+    # a missing value (e.g. an interval without its sentence error) reads "n/a", never "nan" or 0
+    shown = rounded.astype(object).where(rounded.notna(), None)
+    return shown.to_markdown(index=False, floatfmt=f".{digits}f", missingval="n/a")
 
 
 def run_table(record: dict) -> pd.DataFrame:
@@ -493,8 +516,9 @@ def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[st
     """
     tables = [("", drop_empty_columns(frame if all_rows else summary_table(frame)), "")]
     optional = (
-        ("V-information (bits per word) by lag, with the lag where it halves and the total "
-         "(means over n_seeds; total_bits CI over seeds and sentences):", identity_curve_table),
+        ("V-information (bits per word) by lag, with the lag where it halves and the area under "
+         "the curve over area_lags (means over n_seeds; area_bits CI over seeds and sentences):",
+         identity_curve_table),
         ("Identity by layer (accuracy; V-information in bits with its CI over seeds and sentences):", depth_table),
         ("Accuracy by layer (mean over seeds):", layer_table),
     )

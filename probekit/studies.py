@@ -100,13 +100,15 @@ def local_gpt2(path: str | Path | None = None, tokenizer: str | Path | None = No
 
 
 def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_path: str | Path | None = None,
-                           lags: tuple[int, ...] | None = None) -> list[RunConfig]:
+                           lags: tuple[int, ...] | None = None, encoders: tuple[str, ...] | None = None
+                           ) -> list[RunConfig]:
     """The identity study on one ``source`` (``ud`` or ``random``): one config per
     (encoder, seed, lag), five encoders, the linear probe with held-out C.
 
     ``quick`` shrinks the data, the lags, the bootstrap and the GRU's training (a smoke test of
-    the whole pipeline, not figures to report). Calling this builds the local GPT-2
-    (:func:`local_gpt2`) if it is not there yet.
+    the whole pipeline, not figures to report). ``encoders`` keeps only those of the five (all when
+    None). Unless ``encoders`` leaves GPT-2 out, calling this builds the local GPT-2
+    (:func:`local_gpt2`) if it is not there yet (it needs the GPT-2 tokenizer files).
     """
     if source not in IDENTITY_SOURCES:
         raise ProbekitError(f"identity study source {source!r}: choose one of {', '.join(IDENTITY_SOURCES)}.")
@@ -114,13 +116,14 @@ def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_pa
     if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ProbekitError(f"identity study seeds must be non-negative integers, got {seeds!r}.")
     lags = tuple(lags) if lags is not None else (IDENTITY_LAGS_QUICK if quick else IDENTITY_LAGS)
-    model = local_gpt2(gpt2_path)
+    keep = set(("ema", "gru-lm", "gpt2", "type", "random") if encoders is None else encoders)
+    model = local_gpt2(gpt2_path) if "gpt2" in keep else None
     # Cap the encoders' own vocabularies (the rest share their unknown bucket) so that training
     # words, like test words, include unknowns: with every training type known, the probe never
     # saw the unknown vector and was confidently wrong on the test words that carry it (EWT, 1,000
     # sentences, ema, lag 4: 0.43 bits uncapped, 1.03 bits with max_vocab=1000; docs/tasks.md).
     vocab = {"max_vocab": ENCODER_VOCAB}
-    encoders: dict[str, dict[str, Any]] = {
+    study: dict[str, dict[str, Any]] = {
         "ema": {"reset": False, **vocab},
         "gru-lm": {"context": "stream", **vocab, **({"epochs": 2} if quick else {})},
         "gpt2": {"model": model, "context": "stream"},
@@ -138,7 +141,7 @@ def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_pa
                       encoder_options=dict(options), task_options={**task, "lag": lag},
                       probe_options={k: list(v) for k, v in IDENTITY_PROBE_OPTIONS.items()},
                       n_boot=200 if quick else 1000)
-            for name, options in encoders.items() for seed in seeds for lag in lags]
+            for name, options in study.items() if name in keep for seed in seeds for lag in lags]
 
 
 def depth_study_configs(quick: bool = False, seeds=(0,), gpt2_path: str | Path | None = None) -> list[RunConfig]:

@@ -6,8 +6,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TOKENIZER_DIR = REPO.parent / "shared" / "models" / "gpt2-tokenizer"
+TOKENIZER_DIR = Path(os.environ.get("PROBEKIT_GPT2_TOKENIZER") or REPO.parent / "shared" / "models" / "gpt2-tokenizer")
 TINY_GPT2_CONTEXT = 64  # n_positions of the tiny test model
+
+
+def missing_resource(what: str, how: str) -> None:
+    """Skip a test whose resource is absent, naming it and how to provide it; under CI (``CI`` set),
+    where every resource is provided, fail instead: nothing may be skipped there."""
+    message = f"{what} not found; {how}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_gpt2_tokenizer() -> Path:
+    if not (TOKENIZER_DIR / "vocab.json").is_file():
+        missing_resource(f"GPT-2 tokenizer files (vocab.json, merges.txt) at {TOKENIZER_DIR}",
+                         "set PROBEKIT_GPT2_TOKENIZER to their folder")
+    return TOKENIZER_DIR
 
 
 def _ewt_dir() -> Path:
@@ -19,9 +35,7 @@ def _ewt_dir() -> Path:
 def ewt_dir() -> Path:
     folder = _ewt_dir()
     if not (folder / "en_ewt-ud-dev.conllu").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"UD English EWT not found at {folder}; set PROBEKIT_DATA")
-        pytest.skip(f"UD English EWT not found at {folder}; set PROBEKIT_DATA")
+        missing_resource(f"UD English EWT at {folder}", "set PROBEKIT_DATA to the folder of its .conllu files")
     return folder
 
 
@@ -46,8 +60,5 @@ def save_tiny_gpt2(folder: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory) -> Path:
-    if not (TOKENIZER_DIR / "vocab.json").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"GPT-2 tokenizer files not found at {TOKENIZER_DIR}")
-        pytest.skip(f"GPT-2 tokenizer files not found at {TOKENIZER_DIR}")
+    require_gpt2_tokenizer()
     return save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))

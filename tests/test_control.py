@@ -127,3 +127,36 @@ def test_control_metrics_word_identity_features_solve_the_control_task():
     assert good["selectivity"] == pytest.approx(0.99 - good["accuracy"]["value"])
     assert bad["accuracy"]["value"] < 0.8
     assert bad["accuracy"]["ci_low"] is None
+
+
+def test_selectivity_gets_a_paired_sentence_interval():
+    """Selectivity's interval resamples sentences once for both probes (paired): identical
+    correctness gives exactly 0, and a task probe that beats the control probe on every sentence
+    gives an interval above 0 that holds the point value."""
+    from probekit.metrics import accuracy_difference, classification_metrics
+
+    rng = np.random.default_rng(1)
+    sentences = np.repeat(np.arange(100), 8)
+    correct = rng.random(800) < 0.7
+    same = accuracy_difference(correct, correct, sentences, n_boot=200, seed=0)
+    assert (same["value"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+    better = correct | (rng.random(800) < 0.5)
+    diff = accuracy_difference(better, correct, sentences, n_boot=200, seed=0)
+    assert 0 < diff["ci_low"] < diff["value"] < diff["ci_high"]
+    # narrower than the unpaired sum of the two accuracies' half-widths (the pairing counts their co-variation)
+    names = ("0", "1")
+    a = classification_metrics(better.astype(np.int64), np.ones(800, np.int64), sentences, names, n_boot=200)
+    b = classification_metrics(correct.astype(np.int64), np.ones(800, np.int64), sentences, names, n_boot=200)
+    unpaired = sum(m["accuracy"]["ci_high"] - m["accuracy"]["ci_low"] for m in (a, b))
+    assert diff["ci_high"] - diff["ci_low"] < unpaired
+
+    n_types, n = 20, 1200
+    ids = rng.integers(0, n_types, n)
+    words = [f"w{i}" for i in ids]
+    y = ids % 4
+    X = rng.standard_normal((n, 8)).astype(np.float32)     # the control probe cannot memorise words
+    result = control_metrics(lambda: probes.create("linear"), X[:800], X[800:], words[:800], words[800:], y[:800],
+                             y[800:], seed=0, sentence_ids=np.arange(400) // 8, task_accuracy=1.0, n_boot=200,
+                             task_predictions=y[800:])
+    assert result["selectivity_ci_low"] <= result["selectivity"] <= result["selectivity_ci_high"]
+    assert result["selectivity_ci_high"] > result["selectivity_ci_low"]

@@ -79,17 +79,19 @@ def test_curve_summaries():
                           "lag": [0, 0, 2, 2], "v_information_bits": [4.0, 6.0, 1.0, 2.0]})
     table = identity_curve_table(frame)
     assert list(table[["lag 0", "lag 2"]].iloc[0]) == [5.0, 1.5]
-    assert table.total_bits.iloc[0] == 6.5 and table.half_lag.iloc[0] == pytest.approx(2 * 2.5 / 3.5)
+    # area over lags 0-2: one trapezoid, 2 x (5 + 1.5) / 2
+    assert table.area_bits.iloc[0] == 6.5 and table.half_lag.iloc[0] == pytest.approx(2 * 2.5 / 3.5)
 
 
-def test_negative_estimates_add_no_bits():
+def test_negative_estimates_count_with_their_sign():
     import pandas as pd
 
     from probekit.report import identity_curve_table
 
     frame = pd.DataFrame({"task": "identity", "encoder": "ema", "probe": "linear", "seed": 0,
                           "lag": [0, 1, 2], "v_information_bits": [4.0, 1.0, -3.0]})
-    assert identity_curve_table(frame).total_bits.iloc[0] == 5.0
+    # trapezoids 0-1 and 1-2: (4 + 1) / 2 + (1 - 3) / 2; clipping -3 to 0 would give 3.0
+    assert identity_curve_table(frame).area_bits.iloc[0] == 1.5
 
 
 def test_plot_writes_a_png_and_refuses_records_without_lags(tmp_path):

@@ -75,13 +75,22 @@ def test_summary_table_shows_n_seeds_and_the_combined_ci():
     assert (row.v_information_bits, row.v_information_ci_low, row.v_information_ci_high) == pytest.approx(expected)
 
 
-def test_total_bits_ci_sums_lag_half_widths_then_combines_seeds():
+def test_area_ci_sums_weighted_lag_half_widths_then_combines_seeds():
     table = identity_curve_table(_records())
     row = table.iloc[0]
-    totals = [4 + 2 + 4 / 3 + 0.3 * s for s in (0, 1, 2)]
-    assert row.n_seeds == 3 and row.total_bits == pytest.approx(np.mean(totals))
-    assert (row.total_bits_ci_low, row.total_bits_ci_high) == pytest.approx(
-        combine_seeds(totals, np.array(totals) - 0.6, np.array(totals) + 0.6)[1:])
+    # lags 0, 1, 2: trapezoid weights 0.5, 1, 0.5; bits 4 / (1 + lag) + 0.1 seed
+    areas = [0.5 * 4 + 2 + 0.5 * 4 / 3 + 0.2 * s for s in (0, 1, 2)]
+    assert row.n_seeds == 3 and row.area_lags == "0-2" and row.area_bits == pytest.approx(np.mean(areas))
+    assert (row.area_bits_ci_low, row.area_bits_ci_high) == pytest.approx(
+        combine_seeds(areas, np.array(areas) - 0.4, np.array(areas) + 0.4)[1:])
+
+
+def test_an_unknown_sentence_error_gives_a_missing_interval_not_a_narrow_one():
+    frame = _records().assign(v_information_ci_low=np.nan, v_information_ci_high=np.nan)
+    row = identity_curve_table(frame).iloc[0]
+    assert np.isfinite(row.area_bits) and np.isnan(row.area_bits_ci_low) and np.isnan(row.area_bits_ci_high)
+    mean, low, high = combine_seeds([0.5, 0.6], [0.4, np.nan], [0.6, np.nan])
+    assert mean == pytest.approx(0.55) and np.isnan(low) and np.isnan(high)
 
 
 def test_depth_table_has_one_row_per_layer_and_columns_per_lag(tmp_path):
@@ -189,7 +198,7 @@ def test_two_seed_identity_run_through_the_cli_shows_n_seeds_2(tmp_path):
     assert len(summary) == 2 and {row["n_seeds"] for row in summary} == {"2"}
     assert all(float(r["v_information_ci_low"]) <= float(r["v_information_bits"]) <= float(r["v_information_ci_high"])
                for r in summary)
-    assert "total_bits_ci_low" in compare.output
+    assert "area_bits_ci_low" in compare.output
 
 
 def test_combined_accuracy_interval_stays_inside_zero_one():

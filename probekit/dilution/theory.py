@@ -308,3 +308,14 @@ def dilution_table(bank: TraceBank, lags=DEFAULT_LAGS, mc_trials: int = 2000, se
         table[f"accuracy_nearest_codeword_{method}"] = accuracy
     table["chance_accuracy"] = 1.0 / bank.vocab_size
     return table
+
+
+def bound_table(rates: list[float], dim: int, lags: list[int], vocab_size: int, include_current: bool = True
+                ) -> pd.DataFrame:
+    """The per-lag closed form for the stream that ``measured_identity_curves`` measures: Gaussian
+    embeddings of size ``dim``, ``vocab_size`` equiprobable types, an infinite noise-free past.
+
+    The ``dilution`` section of ``probekit reproduce`` runs it as a job (imported from
+    ``probekit.reproduce``, the name its records' keys were made with)."""
+    bank = make_bank(rates, dim=dim, embedding="random", vocab_size=vocab_size, include_current=include_current)
+    return dilution_table(bank, lags, mc_trials=0)

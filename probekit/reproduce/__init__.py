@@ -33,18 +33,26 @@ The package:
 - :mod:`~probekit.reproduce.content`: the identity, dilution and probe-ladder sections;
 - :mod:`~probekit.reproduce.output`: the section pages, ``budgets.json``, ``summary.md`` and the
   README template;
-- this module: the suite (:data:`SECTIONS`, in report order) and :func:`reproduce`.
+- :mod:`~probekit.reproduce.check`: comparing regenerated pages with the committed ones;
+- this module: the suite (:data:`SECTIONS`, in report order), :func:`reproduce` and :func:`check`.
+
+Records carry the :func:`~probekit.provenance.code_fingerprint` of the code that made them: a
+record is reused only when its config *and* its fingerprint match, and :func:`check` fails on a
+page that differs from what the records give or on a record that is missing or stale.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from probekit.errors import ProbekitError
+from probekit.reproduce.check import page_differences, record_problems
 from probekit.reproduce.content import (
     DILUTION_SECTION, EMPIRICAL, IDENTITY_SECTION, LADDER_SECTION, THEORY, bound_table, dilution_jobs,
     dilution_report, identity_jobs, identity_report, ladder_jobs, ladder_report,
@@ -66,7 +74,7 @@ from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag, ratio
 
 
 __all__ = [
-    "BIGRU", "BUDGETS", "DEFAULT_OUT", "DEFAULT_SEEDS", "DILUTION_SECTION", "EMA_HEBB_LINEAR", "EMA_LINEAR",
+    "BIGRU", "BUDGETS", "check", "DEFAULT_OUT", "DEFAULT_SEEDS", "DILUTION_SECTION", "EMA_HEBB_LINEAR", "EMA_LINEAR",
     "EMPIRICAL", "FULL", "FUNCTION_RECORD_VERSION", "IDENTITY_SECTION", "LADDER_SECTION", "PAPER_FIGURES",
     "QUICK", "README_DIFFERENCES", "README_INTRO", "SCALE", "SECTIONS", "SELECTIVITY_CONDITIONS",
     "SELECTIVITY_SECTION", "STRUCTURE_CONDITIONS", "STRUCTURE_SECTION", "THEORY", "TYPE", "TYPE_POSITION",
@@ -109,12 +117,7 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
     Sections outside ``only`` are reported from the records they already have; sections whose
     modules are missing are written as "not yet available". Returns one outcome per section.
     """
-    if isinstance(budget, str):
-        if budget not in BUDGETS:
-            raise ProbekitError(f"unknown suite {budget!r}: choose {' or '.join(BUDGETS)}.")
-        budget = BUDGETS[budget]
-    if gpt2_model:
-        budget = replace(budget, gpt2_model=str(gpt2_model))
+    budget = _budget(budget, gpt2_model)
     seeds = check_seeds(seeds)
     selected = {s.name for s in select_sections(only)}
     out = Path(out)
@@ -139,4 +142,49 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
     budgets = update_budgets(out, budget, outcomes, time.perf_counter() - start)
     write_summary(pages, budget, seeds, outcomes)
     write_readme(pages, budget, seeds, outcomes, budgets)
+    return outcomes
+
+
+def _budget(budget: Budget | str, gpt2_model: str | None) -> Budget:
+    if isinstance(budget, str):
+        if budget not in BUDGETS:
+            raise ProbekitError(f"unknown suite {budget!r}: choose {' or '.join(BUDGETS)}.")
+        budget = BUDGETS[budget]
+    return replace(budget, gpt2_model=str(gpt2_model)) if gpt2_model else budget
+
+
+def check(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEEDS, out: Path = DEFAULT_OUT,
+          gpt2_model: str | None = None) -> list[SectionOutcome]:
+    """Regenerate every page of the suite from the records under ``out`` into a temporary folder,
+    computing nothing, and compare the text pages with the committed ones.
+
+    Raises :class:`ProbekitError` naming each page that differs or is missing and each record that
+    is missing or stale (made by code with another fingerprint); returns the outcomes otherwise.
+    """
+    budget, seeds, out = _budget(budget, gpt2_model), check_seeds(seeds), Path(out)
+    committed = report_dir(out, budget)
+    if not committed.is_dir():
+        raise ProbekitError(f"no report at {str(committed)!r} to check: give --out the folder that holds "
+                            f"the committed results, or run `probekit reproduce --{budget.name}` first.")
+    budgets_path = out / "budgets.json"
+    budgets = json.loads(budgets_path.read_text(encoding="utf-8")) if budgets_path.is_file() else {}
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="probekit-check-") as tmp:
+        pages = Path(tmp)
+        for section in SECTIONS:
+            reason = section.missing()
+            if reason:
+                outcome, records = SectionOutcome(section, f"not yet available: {reason}"), []
+            else:
+                records, outcome = collect_section(section, budget, seeds, out)
+            write_section(outcome, records, budget, seeds, pages,
+                          records_link=os.path.relpath(records_dir(out, section.name), committed))
+            outcomes.append(outcome)
+        write_summary(pages, budget, seeds, outcomes)
+        write_readme(pages, budget, seeds, outcomes, budgets)
+        problems = page_differences(pages, committed) + record_problems(outcomes)
+    if problems:
+        raise ProbekitError(f"reproduce --check ({budget.name} suite, {committed}): {len(problems)} problem(s):\n  "
+                            + "\n  ".join(problems) + f"\nRegenerate with `probekit reproduce --{budget.name}` "
+                            f"(stale and missing records are recomputed) and commit the pages and records.")
     return outcomes

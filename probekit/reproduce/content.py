@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from probekit.dilution.theory import bound_table  # noqa: F401  (jobs import it from probekit.reproduce)
 from probekit.reproduce.suite import Budget, Claim, FunctionJob, Job, Section, SectionReport, function_table
 from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag
 
@@ -24,8 +25,8 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
 
     configs = [config for source in budget.identity_sources
                for config in identity_study_configs(source, quick=budget.identity_quick,
-                                                    seeds=budget.seeds_for(budget.identity_seeds, seeds))
-               if budget.identity_encoders is None or config.encoder in budget.identity_encoders]
+                                                    seeds=budget.seeds_for(budget.identity_seeds, seeds),
+                                                    encoders=budget.identity_encoders)]
     if budget.gpt2_model:   # real weights on a machine with network: swap the model, keep the protocol
         configs = [replace(c, encoder_options={**c.encoder_options, "model": budget.gpt2_model})
                    if "model" in c.encoder_options else c for c in configs]
@@ -51,14 +52,13 @@ def identity_report(records: list[dict], budget: Budget) -> SectionReport:
         report.plots[f"{source}-bits"] = functools.partial(plot_identity_curves, frame, metric="v_information")
         report.plots[f"{source}-accuracy"] = functools.partial(plot_identity_curves, frame, metric="accuracy")
         for _, row in curves.iterrows():
-            report.figures[f"total_bits:{source}:{row.encoder}"] = fmt_ci(
-                row.total_bits, row.get("total_bits_ci_low", math.nan), row.get("total_bits_ci_high", math.nan),
-                digits=2) + " bits"
+            report.figures[f"area_bits:{source}:{row.encoder}"] = fmt_ci(
+                row.area_bits, row.area_bits_ci_low, row.area_bits_ci_high, digits=2) + f" (lags {row.area_lags})"
             report.figures[f"half_lag:{source}:{row.encoder}"] = "never" if pd.isna(row.half_lag) \
                 else f"{row.half_lag:.1f}"
     sources = {"random": "random streams", "ud": "EWT"}
     totals = [f"{k.split(':', 2)[2].split('[')[0]} on {sources.get(k.split(':')[1], k.split(':')[1])} {v}"
-              for k, v in report.figures.items() if k.startswith("total_bits:")]
+              for k, v in report.figures.items() if k.startswith("area_bits:")]
     report.figures["identity"] = "; ".join(totals) or "n/a"
     return report
 
@@ -71,17 +71,6 @@ EMPIRICAL = "probekit.dilution.empirical"
 #: the package (which re-exports it), not this module: the name is part of every bound record's job key,
 #: so records written before ``probekit/reproduce.py`` became a package are still found and reused.
 BOUND_MODULE = "probekit.reproduce"
-
-
-def bound_table(rates: list[float], dim: int, lags: list[int], vocab_size: int, include_current: bool = True
-                ) -> pd.DataFrame:
-    """The per-lag closed form (``probekit.dilution.theory``) for the stream that
-    ``measured_identity_curves`` measures: Gaussian embeddings of size ``dim``,
-    ``vocab_size`` equiprobable types, an infinite noise-free past."""
-    from probekit.dilution.theory import dilution_table, make_bank
-
-    bank = make_bank(rates, dim=dim, embedding="random", vocab_size=vocab_size, include_current=include_current)
-    return dilution_table(bank, lags, mc_trials=0)
 
 
 def dilution_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
@@ -105,10 +94,17 @@ def dilution_report(records: list[dict], budget: Budget) -> SectionReport:
     table = table.merge(bound[["lag", "bound_bits"]].rename(columns={"bound_bits": "closed-form bound (bits)"}),
                         on="lag", how="left")
     table["measured minus bound (bits)"] = table["measured V-information (bits)"] - table["closed-form bound (bits)"]
+    ceiling = math.log2(budget.dilution.get("vocab_size", 64))
+    # where the bound is capped at log2 V no probe can exceed it: such a point tests nothing
+    table["bound informative (below log2 V)"] = table["closed-form bound (bits)"] < ceiling - 1e-6
     report.tables[""] = table
-    above = table["measured V-information (bits) ci95_low"] > table["closed-form bound (bits)"] + 1e-9
+    informative = table[table["bound informative (below log2 V)"]]
+    above = informative["measured V-information (bits) ci95_low"] > informative["closed-form bound (bits)"] + 1e-9
+    margins = ", ".join(f"lag {int(r.lag)} {-r['measured minus bound (bits)']:.2f}" for _, r in informative.iterrows())
     report.figures["dilution"] = (f"measured bits stay within the bound at {int((~above).sum())} of "
-                                  f"{len(table)} (lag, probe) points")
+                                  f"{len(informative)} informative (lag, probe) points (bound below log2 V = "
+                                  f"{ceiling:g} bits; {len(table) - len(informative)} more points where the bound "
+                                  f"is capped at log2 V test nothing); bits below the bound: {margins or 'none'}")
     report.plots[""] = functools.partial(plot_against_lag, table, "measured V-information (bits)",
                                          reference="closed-form bound (bits)", ylabel="bits per token")
     return report
@@ -175,7 +171,19 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
                                           f"{loophole.loc[lag, 'linear']:.2f} bits")
     report.plots[""] = functools.partial(plot_against_lag, report.tables[""], "V-information (bits)",
                                          ylabel="bits per token")
+    report.notes.append(LADDER_TRAINING_GAP)
     return report
+
+
+#: The rungs do not get the same model selection; giving MLP and attention the linear probe's 4-setting
+#: grid would multiply their training (about 92% of the ladder's time on the quick ladder: linear 1.0 s,
+#: MLP 5.7 s, attention 6.0 s) by 4, i.e. the full ladder from 3.7 to about 14 minutes.
+LADDER_TRAINING_GAP = (
+    "**Not like for like: model selection differs between rungs.** The linear probe chooses its "
+    "regularisation C from a 4-value grid on held-out training rows; the MLP and attention probes train "
+    "once with their default settings (early stopping on held-out training rows). A gap between rungs is "
+    "therefore a training gap as much as a capacity gap: it is not evidence that one probe family reads "
+    "more than another (docs/protocol.md).")
 
 
 # ----------------------------------------------------------------------------- sections
@@ -185,7 +193,8 @@ IDENTITY_SECTION = Section(
     jobs=identity_jobs, report=identity_report, requires=("probekit.studies:identity_study_configs",),
     claims=(
         Claim("EMA traces destroy token identity", "an EMA-only LM has 8x GPT-2's perplexity (260 on C4)",
-              "identity", "total V-information summed over lags (bits) per encoder",
+              "identity", "area under the V-information-by-lag curve (bit x lag, trapezoids between the measured "
+              "lags, negative estimates kept; docs/metrics.md) per encoder",
               "No pretrained GPT-2 can be downloaded on these machines: the GPT-2 curves use a small, "
               "randomly initialised GPT-2 with the real tokenizer (docs/protocol.md says how to rerun with "
               "real weights), and no 130M-parameter EMA LM is trained: the probes measure what the "
@@ -214,5 +223,7 @@ LADDER_SECTION = Section(
               "differencing loophole (a probe that sees past states too): {loophole}; the same ladder, "
               "mean over lags: {ladder_others}",
               "The paper swapped the predictor of a trained LM; probekit swaps the probe over fixed "
-              "traces, which tests the same data-processing argument at probe scale."),
+              "traces, which tests the same data-processing argument at probe scale. The rungs do not get "
+              "the same model selection (C grid for linear, default settings for MLP and attention), so "
+              "a gap between them is partly a training gap."),
     ))

@@ -127,9 +127,11 @@ def structure_report(records: list[dict], budget: Budget) -> SectionReport:
         report.figures[f"struct_ratio:{r.task}"] = fmt_ci(r["structure-dependent ratio (1:1)"],
                                                           r["structure-dependent ratio (1:1) ci95_low"],
                                                           r["structure-dependent ratio (1:1) ci95_high"])
-        report.figures[f"zero_label:{r.task}"] = fmt_ci(r["zero-label accuracy (1:1)"],
-                                                        r["zero-label accuracy ci95_low"],
-                                                        r["zero-label accuracy ci95_high"])
+        report.figures[f"struct_ratio_m1:{r.task}"] = fmt_ci(r["structure-dependent ratio (m:1)"],
+                                                             r["structure-dependent ratio (m:1) ci95_low"],
+                                                             r["structure-dependent ratio (m:1) ci95_high"])
+        report.figures[f"zero_label:{r.task}"] = _both_readouts(table, rows, r.task)
+        report.figures[f"clusters:{r.task}"] = _clusters(rows, r.task)
     ema = table[table.condition == EMA_LINEAR.label].set_index("task")
     gru = table[table.condition == BIGRU.label].set_index("task")
     for task in ema.index.intersection(gru.index):
@@ -138,6 +140,27 @@ def structure_report(records: list[dict], budget: Budget) -> SectionReport:
         report.figures[f"linear_ratio:{task}"] = fmt_ci(num[0] / den[0], *ratio_interval(num, den))
     report.plots[""] = functools.partial(plot_structure, table)
     return report
+
+
+def _clusters(rows: pd.DataFrame, task: str) -> str:
+    """"24 clusters for 8 roles": a one-to-one readout scores at most the share of the words whose
+    role got a cluster, so every claim line names the counts beside it."""
+    zero = rows[(rows.task == task) & (rows.condition == ZERO_LABEL.label)]
+    clusters = sorted({int(n) for n in zero.n_clusters.dropna()})
+    labels = sorted({int(n) for n in zero.n_labels.dropna()})
+    return f"{'/'.join(map(str, clusters)) or '?'} clusters for {'/'.join(map(str, labels)) or '?'} roles"
+
+
+def _both_readouts(table: pd.DataFrame, rows: pd.DataFrame, task: str) -> str:
+    """The zero-label accuracy under both readouts, with the cluster count: one readout alone can
+    mislead (one-to-one is capped when there are more clusters than roles; many-to-one is not)."""
+    zero = table[(table.task == task) & (table.condition == ZERO_LABEL.label)]
+    if zero.empty:
+        return "n/a"
+    r = zero.iloc[0]
+    one = fmt_ci(r["accuracy"], r["accuracy ci95_low"], r["accuracy ci95_high"])
+    many = fmt_ci(r["many-to-one accuracy"], r["many-to-one accuracy ci95_low"], r["many-to-one accuracy ci95_high"])
+    return f"one-to-one {one}, many-to-one {many} ({_clusters(rows, task)})"
 
 
 def zero_label_ratios(rows: pd.DataFrame) -> pd.DataFrame:
@@ -157,6 +180,8 @@ def zero_label_ratios(rows: pd.DataFrame) -> pd.DataFrame:
         for label, num_column, den_column in (("ratio (1:1)", "accuracy", "accuracy"),
                                               ("ratio (m:1)", "many_to_one_accuracy", "accuracy"),
                                               ("structure-dependent ratio (1:1)", "struct_accuracy",
+                                               "struct_accuracy"),
+                                              ("structure-dependent ratio (m:1)", "struct_many_to_one_accuracy",
                                                "struct_accuracy")):
             per_seed = []
             for seed in seeds:
@@ -205,6 +230,17 @@ def plot_structure(table: pd.DataFrame, path: Path) -> None:
 
 # ----------------------------------------------------------------------------- selectivity / MDL
 
+#: encoders whose features were trained on the labels being probed (their MDL and control-task
+#: figures measure the training, not the representation)
+SUPERVISED_LABELS = {c.label for c in (BIGRU,)}
+NOT_COMPARABLE = "no: features trained on these labels"
+
+#: MDL is measured on blocks of the training data: there is no test-sentence bootstrap, and the
+#: labels say that their intervals count seeds only.
+MDL_BITS = "MDL online bits per label (interval: seeds only)"
+MDL_COMPRESSION = "MDL compression (uniform / online; interval: seeds only)"
+
+
 def selectivity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     return [_role_config(c, task, seed, budget, selectivity=True) for task in budget.selectivity_tasks
             for c in SELECTIVITY_CONDITIONS for seed in _task_seeds(budget, task, seeds)]
@@ -218,19 +254,24 @@ def selectivity_report(records: list[dict], budget: Budget) -> SectionReport:
     rows = rows.assign(mdl_bits_per_label=rows.mdl_online_bits / rows.mdl_n_labels,
                        uniform_bits_per_label=np.log2(rows.n_classes))
     metrics = {"accuracy": "accuracy", "control_accuracy": "control accuracy", "selectivity": "selectivity",
-               "mdl_bits_per_label": "MDL online bits per label",
-               "uniform_bits_per_label": "uniform bits per label (log2 K)",
-               "mdl_compression": "MDL compression (uniform / online)"}
-    table = _in_order(aggregate(rows, metrics), budget.selectivity_tasks, SELECTIVITY_CONDITIONS)
+               "mdl_bits_per_label": MDL_BITS, "uniform_bits_per_label": "uniform bits per label (log2 K)",
+               "mdl_compression": MDL_COMPRESSION}
+    table = _in_order(aggregate(rows, metrics, seeds_only=("mdl_bits_per_label", "uniform_bits_per_label",
+                                                           "mdl_compression")),
+                      budget.selectivity_tasks, SELECTIVITY_CONDITIONS)
     sizes = rows.groupby(["task", "condition"]).train_sentences.first().rename("train sentences").reset_index()
     table = sizes.merge(table, on=["task", "condition"], how="right")
+    table.insert(2, "comparable", table.condition.map(
+        lambda c: NOT_COMPARABLE if c in SUPERVISED_LABELS else "yes"))
     report.tables[""] = table.dropna(axis=1, how="all")
+    report.notes.append(f"Rows marked *{NOT_COMPARABLE}* are kept for reference only: the BiGRU's features "
+                        "were trained on the very role labels that the control task and MDL code, so its "
+                        "selectivity and compression are not comparable with those of the label-free encoders.")
     for _, r in table.iterrows():
         report.figures[f"selectivity:{r.task}:{r.condition}"] = fmt_ci(
             r["selectivity"], r["selectivity ci95_low"], r["selectivity ci95_high"])
         report.figures[f"compression:{r.task}:{r.condition}"] = fmt_ci(
-            r["MDL compression (uniform / online)"], r["MDL compression (uniform / online) ci95_low"],
-            r["MDL compression (uniform / online) ci95_high"], digits=2)
+            r[MDL_COMPRESSION], r[f"{MDL_COMPRESSION} ci95_low"], r[f"{MDL_COMPRESSION} ci95_high"], digits=2)
     return report
 
 
@@ -245,23 +286,24 @@ STRUCTURE_SECTION = Section(
     claims=(
         Claim("Grammar A: label-free readout at 96% of a supervised BiGRU", "96% of the BiGRU",
               "ratio:roles", "zero-label accuracy (Hungarian one-to-one) ÷ BiGRU accuracy on `roles`; "
-              "many-to-one readout: {ratio_m1:roles}; supervised linear probe on the same EMA traces ÷ "
+              "many-to-one readout: {ratio_m1:roles}; {clusters:roles}; supervised linear probe on the same EMA traces ÷ "
               "BiGRU: {linear_ratio:roles}",
               SCALE + "; probekit's zero-label readout is a clustering of the traces (docs/probes.md), "
               "which may not be the paper's readout."),
         Claim("Transfer to Grammar B", "61.8 (read here as accuracy in %)", "zero_label:roles-transfer",
-              "zero-label accuracy (one-to-one) on `roles-transfer` (train A, test B); ÷ BiGRU: "
-              "{ratio:roles-transfer}",
+              "zero-label accuracy on `roles-transfer` (train A, test B), both readouts; one-to-one ÷ "
+              "BiGRU: {ratio:roles-transfer}, many-to-one ÷ BiGRU: {ratio_m1:roles-transfer}",
               "Grammar B is probekit's own second grammar (docs/grammars.md), not the paper's."),
         Claim("Deep-embedded roles", "84 (read here as accuracy in %)", "zero_label:roles-deep",
-              "zero-label accuracy (one-to-one) on `roles-deep` (train depth ≤ 1, test depth 2–3); ÷ BiGRU: "
-              "{ratio:roles-deep}",
+              "zero-label accuracy on `roles-deep` (train depth ≤ 1, test depth 2–3), both readouts; "
+              "one-to-one ÷ BiGRU: {ratio:roles-deep}, many-to-one ÷ BiGRU: {ratio_m1:roles-deep}",
               "Depth is relative-clause nesting in probekit's Grammar A; the paper's depth split is not "
               "public."),
         Claim("Label-free model ahead of the BiGRU on structure-dependent roles",
               "ratio above 1 on the structure-dependent subset", "struct_ratio:roles",
-              "zero-label ÷ BiGRU accuracy on the structure-dependent subset of `roles` (docs/roles.md); "
-              "on UD English EWT: {struct_ratio:ud-roles}",
+              "zero-label ÷ BiGRU accuracy on the structure-dependent subset of `roles` (docs/roles.md), "
+              "one-to-one readout; many-to-one: {struct_ratio_m1:roles}; {clusters:roles}; on UD English EWT: "
+              "one-to-one {struct_ratio:ud-roles}, many-to-one {struct_ratio_m1:ud-roles} ({clusters:ud-roles})",
               "The subset is probekit's definition (arguments whose role the surface position does not "
               "give); the paper's definition is not public."),
     ))

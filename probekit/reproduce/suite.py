@@ -26,7 +26,7 @@ import pandas as pd
 from probekit.errors import ProbekitError
 from probekit.experiment import RunConfig, run_all
 from probekit.io import atomic_write_json
-from probekit.provenance import git_commit, package_versions
+from probekit.provenance import code_fingerprint, git_commit, package_versions
 from probekit.studies import IDENTITY_PROBE_OPTIONS
 
 
@@ -193,6 +193,7 @@ def _(job: FunctionJob, cache=None) -> list[dict]:
         "timings_s": {"total": round(time.perf_counter() - start, 4)},
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "code_fingerprint": code_fingerprint(),
     }]
 
 
@@ -280,6 +281,7 @@ class Progress:
     reused: bool
     seconds: float
     elapsed: float
+    stale: bool = False               # a record existed but was made by other code: recomputed
 
 
 @dataclass
@@ -292,6 +294,8 @@ class SectionOutcome:
     cpu_seconds: float = 0.0          # sum of the CPU time of every record (all threads of the process)
     files: list[Path] = field(default_factory=list)
     report: SectionReport | None = None
+    missing: list[str] = field(default_factory=list)    # labels of jobs without a record
+    stale: list[str] = field(default_factory=list)      # paths of records made by other code
 
     def add_cost(self, records: list[dict]) -> None:
         """Count one job's cost from its records (all layers of a job share one run's time)."""
@@ -316,6 +320,18 @@ def _existing(folder: Path, key: str) -> list[dict]:
     return records
 
 
+def is_current(records: list[dict]) -> bool:
+    """Whether a job's records were made by the code now running (same :func:`code_fingerprint`).
+
+    A record's config hash says *what* was computed; the fingerprint says *with which code*. Both must
+    match before a record is reused, so a changed probe or encoder never hides behind an old record."""
+    return all(r.get("code_fingerprint") == code_fingerprint() for r in records)
+
+
+def _record_paths(folder: Path, records: list[dict]) -> list[str]:
+    return [str(folder / f"{r['id']}.json") for r in records]
+
+
 def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: Path, *, force: bool = False,
                 progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None
                 ) -> tuple[list[dict], SectionOutcome]:
@@ -328,6 +344,9 @@ def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: P
     for index, job in enumerate(jobs, 1):
         key = job_key(job)
         found = [] if force else _existing(folder, key)
+        stale = bool(found) and not is_current(found)
+        if stale:
+            found = []
         reused = bool(found)
         began, cpu_began = time.perf_counter(), time.process_time()
         if not found:
@@ -345,7 +364,7 @@ def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: P
         if progress:
             progress(Progress(section.name, index, len(jobs), job_label(job), reused,
                               seconds=round(time.perf_counter() - began, 3),
-                              elapsed=round(time.perf_counter() - start, 3)))
+                              elapsed=round(time.perf_counter() - start, 3), stale=stale))
     return records, outcome
 
 
@@ -358,10 +377,17 @@ def collect_section(section: Section, budget: Budget, seeds: tuple[int, ...], ou
     jobs = section.jobs(budget, seeds)
     for job in jobs:
         found = _existing(folder, job_key(job))
+        if not found:
+            outcome.missing.append(job_label(job))
+        elif not is_current(found):
+            outcome.stale += _record_paths(folder, found)
         outcome.reused += bool(found)
         outcome.add_cost(found)
         records += found
     if outcome.reused < len(jobs):
         outcome.status = f"incomplete: {outcome.reused} of {len(jobs)} runs have records (run it with --only " \
                          f"{section.name})"
+    elif outcome.stale:
+        outcome.status = f"stale: {len(outcome.stale)} records were made by other code than this checkout's " \
+                         f"(rerun it with --only {section.name})"
     return records, outcome

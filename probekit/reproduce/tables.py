@@ -47,7 +47,7 @@ def fmt_ci(mean: float, low: float, high: float, digits: int = 3) -> str:
     if mean is None or math.isnan(mean):
         return "n/a"
     if math.isnan(low) or math.isnan(high):
-        return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} [interval n/a]"    # a missing width is not a zero width
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
@@ -56,6 +56,10 @@ def _metric(entry: dict | None) -> tuple[float, float, float]:
         return math.nan, math.nan, math.nan
     low, high = entry.get("ci_low"), entry.get("ci_high")
     return (float(entry["value"]), math.nan if low is None else float(low), math.nan if high is None else float(high))
+
+
+def _number(value) -> float:
+    return math.nan if value is None else float(value)
 
 
 def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
@@ -71,6 +75,8 @@ def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
         acc = _metric(metrics.get("accuracy"))
         struct = _metric(metrics.get("subsets", {}).get("structure_dependent", {}).get("accuracy"))
         many = _metric(record.get("readouts", {}).get("many_to_one", {}).get("accuracy"))
+        struct_many = _metric(record.get("readouts", {}).get("many_to_one", {}).get("subsets", {})
+                              .get("structure_dependent", {}).get("accuracy"))
         control, mdl = metrics.get("control", {}), metrics.get("mdl", {})
         control_acc = _metric(control.get("accuracy"))
         rows.append({
@@ -79,28 +85,45 @@ def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
             "accuracy": acc[0], "accuracy_lo": acc[1], "accuracy_hi": acc[2],
             "struct_accuracy": struct[0], "struct_accuracy_lo": struct[1], "struct_accuracy_hi": struct[2],
             "many_to_one_accuracy": many[0], "many_to_one_accuracy_lo": many[1], "many_to_one_accuracy_hi": many[2],
+            "struct_many_to_one_accuracy": struct_many[0], "struct_many_to_one_accuracy_lo": struct_many[1],
+            "struct_many_to_one_accuracy_hi": struct_many[2],
             "majority_accuracy": _metric(record.get("baselines", {}).get("majority", {}).get("accuracy"))[0],
             "control_accuracy": control_acc[0], "control_accuracy_lo": control_acc[1],
             "control_accuracy_hi": control_acc[2],
             "selectivity": control.get("selectivity", math.nan),
+            "selectivity_lo": _number(control.get("selectivity_ci_low")),
+            "selectivity_hi": _number(control.get("selectivity_ci_high")),
             "mdl_online_bits": mdl.get("online_codelength_bits", math.nan),
             "mdl_uniform_bits": mdl.get("uniform_codelength_bits", math.nan),
             "mdl_compression": mdl.get("compression", math.nan),
             "mdl_n_labels": mdl.get("n", math.nan), "n_classes": mdl.get("n_classes", math.nan),
+            "n_clusters": metrics.get("n_clusters", math.nan),
+            "n_labels": len(record["data"]["labels"]) if isinstance(record["data"]["labels"], list) else
+            record["data"]["labels"],
             "train_sentences": record["data"]["train_sentences"], "test_words": record["data"]["test_words"],
         })
     return pd.DataFrame(rows)
 
 
-def aggregate(rows: pd.DataFrame, metrics: dict[str, str], keys=("task", "condition")) -> pd.DataFrame:
-    """Seed means with :func:`seed_interval` for each ``{column: label}`` in ``metrics``."""
+def aggregate(rows: pd.DataFrame, metrics: dict[str, str], keys=("task", "condition"),
+              seeds_only: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Seed means with :func:`seed_interval` for each ``{column: label}`` in ``metrics``.
+
+    A column's sentence interval is ``<column>_lo`` / ``<column>_hi``; without them the interval is
+    missing (NaN), unless the column is in ``seeds_only``: a metric with no sentence error by design
+    (MDL codelength is measured on training blocks), whose interval then counts seeds only (its
+    label must say so)."""
     out = []
     for key, group in rows.groupby(list(keys), sort=False):
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         row["n_seeds"] = int(group.seed.nunique())
         for column, label in metrics.items():
-            lo, hi = (group[f"{column}_lo"], group[f"{column}_hi"]) if f"{column}_lo" in group else \
-                (group[column] * np.nan, group[column] * np.nan)
+            if column in seeds_only:
+                lo, hi = group[column], group[column]
+            elif f"{column}_lo" in group:
+                lo, hi = group[f"{column}_lo"], group[f"{column}_hi"]
+            else:
+                lo, hi = group[column] * np.nan, group[column] * np.nan
             bounds = ACCURACY_RANGE if "accuracy" in column else (-math.inf, math.inf)
             mean, low, high = seed_interval(group[column].to_numpy(), lo.to_numpy(), hi.to_numpy(), bounds)
             row[label], row[f"{label} ci95_low"], row[f"{label} ci95_high"] = mean, low, high
