@@ -96,7 +96,11 @@ def code_fingerprint() -> str:
     for path in computing_sources():
         # The task library sits in tasks/ in a checkout and in probekit/task_library/ in a wheel:
         # name its files relative to the library so both installs give one fingerprint.
-        name = (f"task_library/{path.relative_to(library).as_posix()}" if path.is_relative_to(library)
-                else path.relative_to(PACKAGE_DIR.parent).as_posix())
+        if path.is_relative_to(library):
+            name = f"task_library/{path.relative_to(library).as_posix()}"
+        elif path.is_relative_to(PACKAGE_DIR.parent):
+            name = path.relative_to(PACKAGE_DIR.parent).as_posix()
+        else:
+            name = path.name
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
