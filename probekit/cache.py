@@ -53,6 +53,25 @@ def default_cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
 
 
+#: An option may name a folder inside the cache as ``cache:<path relative to the cache root>``
+#: (the local GPT-2, trained language models): a record then names that folder the same way on
+#: every machine, whatever its cache root, so its id does not depend on who made it.
+CACHE_REF_PREFIX = "cache:"
+
+
+def cache_ref(path: str | Path) -> str:
+    """``<cache root>/models/x`` -> ``'cache:models/x'`` (the path must lie inside the cache root)."""
+    relative = Path(path).resolve().relative_to(default_cache_root().resolve())
+    return CACHE_REF_PREFIX + relative.as_posix()
+
+
+def resolve_cache_ref(value: str) -> str:
+    """``'cache:models/x'`` -> the folder under this machine's cache root; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(CACHE_REF_PREFIX):
+        return str(default_cache_root() / value[len(CACHE_REF_PREFIX):])
+    return value
+
+
 def human_size(n_bytes: int | float) -> str:
     """``1536`` -> ``'1.5 KiB'`` (binary units)."""
     n = float(n_bytes)
@@ -316,5 +335,6 @@ def clear_cache(root: str | Path | None = None) -> dict:
     return {"root": str(cache.root), "removed": removed, "freed_bytes": freed, "freed": human_size(freed)}
 
 
-__all__ = ["FeatureCache", "cached_encode", "cache_info", "clear_cache", "default_cache_root", "human_size",
+__all__ = ["CACHE_REF_PREFIX", "FeatureCache", "cache_ref", "cached_encode", "cache_info", "clear_cache",
+           "default_cache_root", "human_size", "resolve_cache_ref",
            "canonical_json", "CACHE_FORMAT"]

@@ -60,6 +60,17 @@ def default_local_gpt2_dir() -> Path:
     return default_cache_root() / "models" / f"gpt2-random-{shape}-seed0"
 
 
+def local_gpt2_ref() -> str:
+    """The default local GPT-2 as a cache reference (``cache:models/...``), built if missing.
+
+    Studies and the reproduction suite name it this way, so that a record's config, and so its
+    id, is the same on every machine whatever its cache root (``-E model=`` accepts the form).
+    """
+    from probekit.cache import cache_ref
+
+    return cache_ref(local_gpt2())
+
+
 def local_gpt2(path: str | Path | None = None, tokenizer: str | Path | None = None, seed: int = 0) -> str:
     """Build a small randomly initialised GPT-2 with the real GPT-2 tokenizer once; return its folder.
 
@@ -117,7 +128,7 @@ def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_pa
         raise ProbekitError(f"identity study seeds must be non-negative integers, got {seeds!r}.")
     lags = tuple(lags) if lags is not None else (IDENTITY_LAGS_QUICK if quick else IDENTITY_LAGS)
     keep = set(("ema", "gru-lm", "gpt2", "type", "random") if encoders is None else encoders)
-    model = local_gpt2(gpt2_path) if "gpt2" in keep else None
+    model = (local_gpt2(gpt2_path) if gpt2_path is not None else local_gpt2_ref()) if "gpt2" in keep else None
     # Cap the encoders' own vocabularies (the rest share their unknown bucket) so that training
     # words, like test words, include unknowns: with every training type known, the probe never
     # saw the unknown vector and was confidently wrong on the test words that carry it (EWT, 1,000
@@ -147,7 +158,7 @@ def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_pa
 def depth_study_configs(quick: bool = False, seeds=(0,), gpt2_path: str | Path | None = None) -> list[RunConfig]:
     """Identity of the current word and of lags 1 and 2, layer by layer, on the local GPT-2
     (``all_layers=true``: one record per layer) over UD English EWT."""
-    model = local_gpt2(gpt2_path)
+    model = local_gpt2(gpt2_path) if gpt2_path is not None else local_gpt2_ref()
     return [RunConfig(encoder="gpt2", task="identity", probe="linear", seed=seed, train_size=200 if quick else 1000,
                       encoder_options={"model": model, "context": "stream", "all_layers": True},
                       task_options={"source": "ud", "vocab_size": IDENTITY_VOCAB, "lag": lag},

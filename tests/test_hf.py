@@ -454,3 +454,22 @@ def test_importing_probekit_does_not_import_transformers():
                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_cache_reference_names_the_same_model_on_every_machine(tiny_gpt2, hard_corpus, tmp_path, monkeypatch):
+    """``-E model=cache:models/x`` loads <cache root>/models/x: the option (so a record's id) does not
+    depend on where the cache lies, and the features equal those of the absolute path."""
+    import shutil
+
+    from probekit.cache import cache_ref
+
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(tiny_gpt2, tmp_path / "cache" / "models" / "tiny")
+    reference = cache_ref(tmp_path / "cache" / "models" / "tiny")
+    assert reference == "cache:models/tiny"
+    small = Corpus(hard_corpus.sentences[:3])
+    by_reference = HFCausalLMEncoder(model=reference, layer=1).encode(small).X
+    np.testing.assert_array_equal(by_reference, HFCausalLMEncoder(model=str(tiny_gpt2), layer=1).encode(small).X)
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "elsewhere"))
+    with pytest.raises(ProbekitError, match="does not exist"):
+        HFCausalLMEncoder(model=reference, layer=1).encode(small)

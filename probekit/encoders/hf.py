@@ -60,6 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from probekit.cache import resolve_cache_ref
 from probekit.corpus import Corpus
 from probekit.encoders.base import Encoder
 from probekit.encoders.embeddings import check_choice, check_int
@@ -342,7 +343,7 @@ class HFCausalLMEncoder(Encoder):
     # -- sources ------------------------------------------------------------------------------
     def _source(self, which: str) -> tuple[str, bool]:
         """(what to pass to from_pretrained, is it a local folder) for ``model`` / ``tokenizer``."""
-        value = self.model if which == "model" else (self.tokenizer or self.model)
+        value = resolve_cache_ref(self.model if which == "model" else (self.tokenizer or self.model))
         option = which if which == "model" or self.tokenizer else "model"
         path = Path(value).expanduser()
         if path.is_dir():

@@ -117,9 +117,9 @@ def ladder_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     jobs = []
     for ladder in ladders:
         if ladder.get("encoder") in ("gpt2", "hf") and "model" not in ladder.get("encoder_options", {}):
-            from probekit.studies import local_gpt2
+            from probekit.studies import local_gpt2_ref
 
-            model = budget.gpt2_model or local_gpt2()
+            model = budget.gpt2_model or local_gpt2_ref()
             ladder = {**ladder, "encoder_options": {**ladder.get("encoder_options", {}), "model": model}}
         jobs += [FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
                              label=f"probe ladder {ladder.get('encoder', '')} | seed {seed}")
