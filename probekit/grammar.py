@@ -574,6 +574,12 @@ def _validate(parser: _Parser) -> None:
         raise ProbekitError(f"{parser.source}: the grammar has no rules (lines 'LHS -> ... *HEAD ...'). "
                             f"See docs/grammars.md for the format.")
     phrasal = {r.lhs for r in parser.rules}
+    totals: dict[str, float] = {}
+    for rule in parser.rules:
+        totals[rule.lhs] = totals.get(rule.lhs, 0.0) + rule.weight
+        if not math.isfinite(totals[rule.lhs]):
+            raise fail(rule.line, f"the weights of {rule.lhs}'s rules add up past the largest number a float "
+                                  f"holds; scale them down (only their ratios matter).")
     for name, category in parser.lexicon.items():
         if name in phrasal:
             line = min(r.line for r in parser.rules if r.lhs == name)
