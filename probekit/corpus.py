@@ -237,15 +237,10 @@ def parse_conllu(text: str, source: str = "<string>") -> list[Sentence]:
 
 def read_conllu(path: str | os.PathLike, name: str | None = None) -> Corpus:
     """Read a CoNLL-U file into a :class:`Corpus`."""
+    from probekit.io import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise ProbekitError(f"CoNLL-U file {str(path)!r} does not exist. Check the path.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ProbekitError(f"{path}:{line}: not valid UTF-8 (CoNLL-U files must be UTF-8). "
-                            f"Re-encode the file, e.g. with `iconv -t utf-8`.") from None
+    text = read_text(path, "CoNLL-U file")
     sentences = parse_conllu(text, str(path))
     if not sentences:
         raise ProbekitError(f"{path}: no sentences found. Is it a CoNLL-U file?")

@@ -36,6 +36,7 @@ import numpy as np
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
+from probekit.io import read_text
 from probekit.library import grammar_dir
 from probekit.options import check_int
 
@@ -268,13 +269,8 @@ class Grammar:
     @classmethod
     def from_file(cls, path) -> "Grammar":
         path = Path(path)
-        if not path.is_file():
-            raise ProbekitError(f"grammar file {str(path)!r} does not exist. Check the path, or use a "
-                                f"built-in grammar: {', '.join(builtin_grammar_names())}.")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ProbekitError(f"{path}: not valid UTF-8; save the grammar file as UTF-8.") from None
+        text = read_text(path, "grammar file", f"does not exist. Check the path, or use a built-in grammar: "
+                                               f"{', '.join(builtin_grammar_names())}.")
         return cls.from_text(text, name=path.stem, path=str(path))
 
     @classmethod

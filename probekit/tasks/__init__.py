@@ -23,6 +23,7 @@ import tomllib
 from pathlib import Path
 
 from probekit.errors import ProbekitError
+from probekit.io import read_text
 from probekit.library import task_library
 from probekit.options import check_options
 from probekit.registry import tasks as task_registry
@@ -51,18 +52,10 @@ _ENTRIES = {"name": str, "type": str, "description": str, "default_probe": str, 
 
 def _read_spec(path: Path) -> dict:
     """A task file's TOML table, each entry present where required and of the right type."""
-    if path.is_dir():
-        raise ProbekitError(f"task file {str(path)!r} is a folder: pass the .toml file inside it.")
+    text = read_text(path, "task file", "not found: check the path (a task name has no .toml; see "
+                                        "`probekit list tasks`).")
     try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProbekitError(f"task file {str(path)!r} not found: check the path (a task name has no .toml; "
-                            f"see `probekit list tasks`).") from None
-    except OSError as exc:
-        raise ProbekitError(f"task file {str(path)!r} cannot be read ({exc.strerror}): check its "
-                            f"permissions.") from None
-    except UnicodeDecodeError:
-        raise ProbekitError(f"{path}: not valid UTF-8; save the task file as UTF-8.") from None
+        spec = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProbekitError(f"{path}: not valid TOML ({exc}). Fix the file.") from None
     for key in ("name", "type"):
