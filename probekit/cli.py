@@ -397,6 +397,12 @@ def cache_ls() -> None:
     click.echo(f"{info['features_dir']}: {info['n_entries']} entries, {info['total_size']}")
     for entry in info["entries"]:
         click.echo(f"  {entry['short_key']}  {entry['size']:>10}  {entry['created']}  {entry['summary']}")
+    if info["temporaries"]:
+        stale = sum(t["stale"] for t in info["temporaries"])
+        click.echo(f"{len(info['temporaries'])} unfinished writes ({info['temporary_size']}; {stale} left by "
+                   f"stopped runs, removed by the next cache write or `probekit cache clear`):")
+        for temp in info["temporaries"]:
+            click.echo(f"  {temp['name']}  {'stale' if temp['stale'] else 'in progress'}")
 
 
 @cache.command("clear")
