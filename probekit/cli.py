@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from probekit.errors import ProbekitError
+from probekit.io import check_writable
 from probekit.options import parse_pairs
 
 
@@ -23,13 +24,31 @@ class _UserError(click.ClickException):
 
 
 class _Group(click.Group):
-    """A command group that reports ProbekitError as a clean message with exit code 2."""
+    """A command group that reports ProbekitError, a usage error, an OS error on a named path and
+    running out of memory as a one-line message with exit code 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _UserError(f"{exc.format_message().rstrip('.')}. See `{info_name} -h`.") from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ProbekitError as exc:
             raise _UserError(str(exc)) from None
+        except click.UsageError as exc:  # one line, not click's usage block
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise _UserError(f"{exc.format_message().rstrip('.')}. See `{where} -h`.") from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise _UserError(f"{exc.filename}: {exc.strerror or exc}. Check the path, its permissions and "
+                             f"the free disk space.") from None
+        except MemoryError:
+            raise _UserError("out of memory: this run needs more memory than the machine gives it. Use "
+                             "smaller sizes (fewer sentences, a smaller dim) or a larger machine.") from None
 
 
 class CommaList(click.ParamType):
@@ -167,6 +186,7 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     from probekit.report import render, run_table
     from probekit.sweep import DEFAULT_LEARNING_CURVE, expand
 
+    check_writable(out, "--out folder", folder=True)
     if seed is not None and seeds is not None:
         raise ProbekitError("give either --seed or --seeds, not both.")
     if learning_curve and train_size is not None:
@@ -231,6 +251,7 @@ def plot(paths, output, metric, x_axis) -> None:
     from probekit.experiment import load_results
     from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
 
+    check_writable(output, "-o file")
     draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
     draw(results_frame(load_results(list(paths) or None)), output, metric)
     click.echo(f"wrote {output}", err=True)
@@ -285,6 +306,7 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
     from probekit.dilution.theory import make_bank
     from probekit.report import render
 
+    check_writable(output, "-o file")
     bank = make_bank(rates, dim=dim, embedding=embedding,
                      vocab_size=default_vocab_size(empirical) if vocab is None else vocab,
                      noise_var=noise_var, include_current=include_current, past=past)
@@ -349,6 +371,8 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
     from probekit.cache import FeatureCache
     from probekit.reproduce import BUDGETS, report_dir
     from probekit.reproduce import reproduce as run_suite
+
+    check_writable(out, "--out folder", folder=True)
 
     def show(event) -> None:
         done = "reused" if event.reused else f"{event.seconds:.1f} s"
@@ -440,6 +464,8 @@ def generate(grammar, n, seed, min_rc_depth, max_rc_depth, max_length, output) -
     from probekit.corpus import format_conllu, write_conllu
     from probekit.grammar import generate_corpus
 
+    if output != "-":
+        check_writable(output, "-o file")
     corpus = generate_corpus(grammar, n, seed=seed, min_rc_depth=min_rc_depth, max_rc_depth=max_rc_depth,
                              max_length=max_length)
     if output == "-":
@@ -472,6 +498,7 @@ def parse(input_path, parser_name, output, split, parser_options, old_parser_opt
     if old_parser_options:
         raise ProbekitError(f"-O is the task option of `probekit run`; a parser option is -X "
                             f"(--parser-option), e.g. -X {old_parser_options[0]}.")
+    check_writable(output, "-o file")
     corpus = parse_file(parser_name, input_path, output, split=split, **parse_pairs(parser_options, "-X"))
     click.echo(f"wrote {len(corpus)} sentences ({corpus.n_tokens} words) to {output}", err=True)
 
