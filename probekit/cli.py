@@ -184,7 +184,7 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     from probekit.cache import FeatureCache
     from probekit.experiment import RunConfig, run_all, save_record
     from probekit.report import render, run_table
-    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand
+    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand, prepare_all
 
     check_writable(out, "--out folder", folder=True)
     if seed is not None and seeds is not None:
@@ -197,11 +197,14 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     configs = expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
                      lags=lags)
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
-    for config in configs:
+    if len(configs) > 1:
+        say(f"checking {len(configs)} settings before running any")
+    for ready in prepare_all(configs, say):
+        config = ready.config
         size = "all" if config.train_size is None else config.train_size
         say(f"run {config.encoder} / {config.task} / {config.probe or 'default probe'} "
             f"(seed {config.seed}, train size {size})")
-        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache()):
+        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache(), prepared=ready):
             path = save_record(record, out)
             c = record["config"]
             layer = "" if c.get("layer") is None else f" layer {c['layer']} |"
