@@ -49,35 +49,46 @@ def random_field(rng) -> str:
     return "".join(rng.choice(TRICKY + list("ab9-_.: ")) for _ in range(rng.randint(0, 5)))
 
 
-def random_word_line(rng, index: int) -> str:
-    ids = [str(index), f"{index}-{index + 1}", f"{index + 1}-{index}", f"{index}.1", "0", "x", str(index + 1)]
-    heads = ["0", "0", "1", "2", str(index), "99", "\u0663"]
-    columns = [rng.choice(ids) if rng.random() < 0.9 else random_field(rng), rng.choice(["dog", "New  York", "a b"])
-               if rng.random() < 0.7 else random_field(rng), "_", rng.choice(["NOUN", "VERB", "_"]), "_",
-               rng.choice(["_", "Number=Sing", "A=1  B=2"]), rng.choice(heads) if rng.random() < 0.9
-               else random_field(rng), rng.choice(["root", "nsubj", "obj", "nsubj:pass", "_"]), "_", "_"]
-    for _ in range(rng.choice([0, 0, 0, 1, 2])):  # damage a column
-        columns[rng.randrange(10)] = random_field(rng)
-    if rng.random() < 0.1:
-        del columns[rng.randrange(10)]
-    separators = [rng.choice(SEPARATORS) if rng.random() < 0.2 else "\t" for _ in columns]
+def valid_word_line(rng, index: int, n: int) -> str:
+    head = "0" if index == 1 else str(rng.randint(1, index - 1))  # word 1 is the root: always a tree
+    form = rng.choice(["dog", "New  York", "a b", "_", "caf\u00e9", "9"])
+    feats = rng.choice(["_", "Number=Sing", "A=1  B=2"])
+    return "\t".join([str(index), form, "_", rng.choice(["NOUN", "VERB", "_"]), "_", feats, head,
+                      rng.choice(["root", "nsubj", "obj", "nsubj:pass", "_"]), "_", "_"])
+
+
+def damaged(rng, line: str) -> str:
+    columns = line.split("\t")
+    for _ in range(rng.randint(1, 2)):
+        what = rng.random()
+        if what < 0.4:
+            columns[rng.randrange(len(columns))] = random_field(rng)
+        elif what < 0.6 and len(columns) > 1:
+            del columns[rng.randrange(len(columns))]
+        elif what < 0.8:
+            columns[6] = rng.choice(["99", "\u0663", "01", "-1", "x", "0"]) if len(columns) > 6 else ""
+        else:
+            columns[0] = rng.choice(["0", "x", "3-2", "2-3", "1.1", "7"])
+    separators = [rng.choice(SEPARATORS) for _ in columns]
     return "".join(c + sep for c, sep in zip(columns, separators))[:-1]
 
 
 def random_conllu(seed: int) -> str:
+    """Mostly valid sentences (a FORM or FEATS may hold two spaces), some lines damaged."""
     rng = random.Random(seed)
-    if rng.random() < 0.15:  # no structure at all
+    if rng.random() < 0.1:  # no structure at all
         return "".join(rng.choice(TRICKY + list("\nab#")) for _ in range(rng.randint(0, 80)))
+    damage = rng.choice([0.0, 0.0, 0.05, 0.3])
     lines = []
     for _ in range(rng.randint(1, 3)):
-        for i in range(1, rng.randint(1, 5) + 1):
-            kind = rng.choice(["word"] * 6 + ["comment", "junk"])
-            if kind == "word":
-                lines.append(random_word_line(rng, i))
-            elif kind == "comment":
-                lines.append("# " + rng.choice(["sent_id = 1", "text = a  b", "newdoc", "= x", "k ="]))
-            else:
-                lines.append(random_field(rng))
+        if rng.random() < 0.5:
+            lines.append("# " + rng.choice(["sent_id = 1", "text = a  b", "newdoc", "= x", "k ="]))
+        n = rng.randint(1, 6)
+        for i in range(1, n + 1):
+            if rng.random() < 0.1:
+                lines.append(f"{i}-{i + 1}\tdon't" + "\t_" * 8)
+            line = valid_word_line(rng, i, n)
+            lines.append(damaged(rng, line) if rng.random() < damage else line)
         lines.append(rng.choice(["", "", " ", "\t"]))
     return "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
 
@@ -113,23 +124,42 @@ RELATIONS = ["nsubj", "obj", "det", "acl:relcl", "root", "nsubj:pass", "foo", "o
 WEIGHTS = ["1e308", "1e308", "1e-320", "0", "-1", "2", "0.5", "x", "", "1e400", "nan", "inf", "5e307"]
 
 
+BASE_GRAMMAR = """start S
+S -> NP:nsubj *VP [2]
+S -> NP:nsubj *V [1]
+VP -> *V NP:obj [1]
+NP -> Det:det *N [3]
+NP -> *N [1]
+lexicon N NOUN: dog cat
+lexicon V VERB: ran saw
+lexicon Det DET: the""".split("\n")
+
+
 def random_grammar(seed: int) -> str:
+    """A valid grammar with 0-3 random changes: weights (1e308 included), rules, symbols, junk."""
     rng = random.Random(seed)
-    lines = []
-    for _ in range(rng.randint(0, 8)):
-        kind = rng.random()
-        if kind < 0.55:
+    lines = list(BASE_GRAMMAR)
+    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+        what, at = rng.random(), rng.randrange(len(lines) + 1)
+        if what < 0.3 and lines:
+            i = rng.randrange(len(lines))
+            if "[" in lines[i]:
+                lines[i] = lines[i][: lines[i].index("[")] + f"[{rng.choice(WEIGHTS)}]"
+        elif what < 0.55:
             children = [f"*{rng.choice(SYMBOLS)}" if rng.random() < 0.4 else f"{rng.choice(SYMBOLS)}:{rng.choice(RELATIONS)}"
                         for _ in range(rng.randint(0, 3))]
             weight = "" if rng.random() < 0.4 else f" [{rng.choice(WEIGHTS)}]"
-            lines.append(f"{rng.choice(SYMBOLS)} -> {' '.join(children)}{weight}")
-        elif kind < 0.8:
+            lines.insert(at, f"{rng.choice(SYMBOLS)} -> {' '.join(children)}{weight}")
+        elif what < 0.7:
             words = rng.sample(["dog", "cat", "ran", "the", "dog"], rng.randint(0, 3))
-            lines.append(f"lexicon {rng.choice(SYMBOLS)} {rng.choice(['NOUN', 'VERB', 'DET', 'NUON', ''])}: {' '.join(words)}")
-        elif kind < 0.9:
-            lines.append(f"start {rng.choice(SYMBOLS)}")
+            lines.insert(at, f"lexicon {rng.choice(SYMBOLS)} {rng.choice(['NOUN', 'VERB', 'DET', 'NUON', ''])}: "
+                             f"{' '.join(words)}")
+        elif what < 0.8 and lines:
+            del lines[rng.randrange(len(lines))]
+        elif what < 0.9:
+            lines.insert(at, f"start {rng.choice(SYMBOLS)}")
         else:
-            lines.append("".join(rng.choice("S->*:[]# \t1e.x\u0663") for _ in range(rng.randint(0, 15))))
+            lines.insert(at, "".join(rng.choice("S->*:[]# \t1e.x\u0663") for _ in range(rng.randint(0, 15))))
     return "\n".join(lines)
 
 
