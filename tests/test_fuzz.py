@@ -141,10 +141,11 @@ def random_grammar(seed: int) -> str:
     lines = list(BASE_GRAMMAR)
     for _ in range(rng.choice([0, 1, 1, 2, 3])):
         what, at = rng.random(), rng.randrange(len(lines) + 1)
-        if what < 0.3 and lines:
-            i = rng.randrange(len(lines))
-            if "[" in lines[i]:
-                lines[i] = lines[i][: lines[i].index("[")] + f"[{rng.choice(WEIGHTS)}]"
+        if what < 0.3 and lines:  # one weight, or every weight (two rules at 1e308 overflow their sum)
+            new = rng.choice(WEIGHTS)
+            for i in [rng.randrange(len(lines))] if rng.random() < 0.5 else range(len(lines)):
+                if "[" in lines[i]:
+                    lines[i] = lines[i][: lines[i].index("[")] + f"[{new}]"
         elif what < 0.55:
             children = [f"*{rng.choice(SYMBOLS)}" if rng.random() < 0.4 else f"{rng.choice(SYMBOLS)}:{rng.choice(RELATIONS)}"
                         for _ in range(rng.randint(0, 3))]
