@@ -153,7 +153,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     except BaseException as exc:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, ProbekitError):
+        if isinstance(exc, OSError) and exc.errno is not None:  # the file system's, not e.g. a URLError
             raise ProbekitError(f"cannot write {str(path)!r}: {exc.strerror or exc}. Check the folder's "
                                 f"permissions and the free disk space.") from None
         raise
