@@ -9,11 +9,13 @@ Profiles: ``ci`` (the default, 5,000 inputs per reader) and ``nightly`` (50,000)
 
 from __future__ import annotations
 
+import atexit
 import copy
 import math
 import os
 import random
 import re
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,6 +244,7 @@ def scratch_task_registry():
 
 # in memory where the system has it: opening a file on disk costs more than reading it
 FUZZ_DIR = Path(tempfile.mkdtemp(prefix="probekit-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+atexit.register(shutil.rmtree, FUZZ_DIR, True)
 
 
 @settings.get_profile(PROFILE)
