@@ -18,7 +18,9 @@ Layout (``PROBEKIT_CACHE``, default ``~/.cache/probekit``)::
 
 An entry is written into a temporary directory ``<cache>/features/.tmp-*`` and moved into
 place with one ``os.replace``, so a reader sees a whole entry or none: an interrupted run
-leaves at most a temporary directory, which readers ignore and ``clear`` removes. An entry
+leaves at most a temporary directory (named with its writer's process id), which readers
+ignore, ``probekit cache ls`` shows, the next write removes once its writer is gone, and
+``clear`` removes. An entry
 that fails to load (truncated or edited files) is treated as a miss and removed.
 """
 
@@ -39,7 +41,7 @@ import numpy as np
 from probekit.contracts import cache_key_parts
 from probekit.errors import ProbekitError
 from probekit.features import Features
-from probekit.io import json_default
+from probekit.io import is_stale_temp, json_default, remove_stale_temps, temp_prefix
 
 #: Version of the on-disk entry layout; part of every key, so a layout change is a miss.
 CACHE_FORMAT = 2  # 2: entries store Features.layer_blocks
@@ -163,7 +165,8 @@ class FeatureCache:
         """
         final = self.path(key)
         self.features_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{key[:16]}-", dir=self.features_dir))
+        remove_stale_temps(self.features_dir, f"{_TMP_PREFIX}*")
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(f"{_TMP_PREFIX}{key[:16]}-"), dir=self.features_dir))
         try:
             X = np.ascontiguousarray(features.X, dtype=np.float32)
             offsets = np.asarray(features.offsets, dtype=np.int64)
@@ -217,6 +220,19 @@ class FeatureCache:
                 "created": description.get("created", ""),
             })
         found.sort(key=lambda e: e["created"], reverse=True)
+        return found
+
+    def temporaries(self) -> list[dict]:
+        """Unfinished writes: ``name``, ``size`` (bytes) and ``stale`` (its writer is gone)."""
+        if not self.features_dir.is_dir():
+            return []
+        found = []
+        for folder in sorted(self.features_dir.glob(f"{_TMP_PREFIX}*")):
+            try:
+                size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+            except OSError:
+                continue  # being removed
+            found.append({"name": folder.name, "size": size, "stale": is_stale_temp(folder)})
         return found
 
     def clear(self) -> int:
@@ -300,7 +316,8 @@ def _summary(description: dict) -> str:
 def cache_info(root: str | Path | None = None) -> dict:
     """Everything ``probekit cache ls`` shows, as plain data.
 
-    ``{"root", "features_dir", "n_entries", "total_bytes", "total_size", "entries": [...]}``
+    ``{"root", "features_dir", "n_entries", "total_bytes", "total_size", "entries": [...],
+    "temporaries": [...], "temporary_size"}``
     where each entry is ``{"key", "short_key", "size_bytes", "size", "created", "summary",
     "description"}`` (``size`` human readable, e.g. ``"12.3 MiB"``), newest first.
     """
@@ -317,6 +334,7 @@ def cache_info(root: str | Path | None = None) -> dict:
             "description": entry["description"],
         })
     total = sum(e["size_bytes"] for e in entries)
+    temporaries = cache.temporaries()
     return {
         "root": str(cache.root),
         "features_dir": str(cache.features_dir),
@@ -324,6 +342,8 @@ def cache_info(root: str | Path | None = None) -> dict:
         "total_bytes": total,
         "total_size": human_size(total),
         "entries": entries,
+        "temporaries": temporaries,
+        "temporary_size": human_size(sum(t["size"] for t in temporaries)),
     }
 
 

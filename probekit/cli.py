@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from probekit.errors import ProbekitError
+from probekit.io import check_writable
 from probekit.options import parse_pairs
 
 
@@ -23,13 +24,31 @@ class _UserError(click.ClickException):
 
 
 class _Group(click.Group):
-    """A command group that reports ProbekitError as a clean message with exit code 2."""
+    """A command group that reports ProbekitError, a usage error, an OS error on a named path and
+    running out of memory as a one-line message with exit code 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _UserError(f"{exc.format_message().rstrip('.')}. See `{info_name} -h`.") from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except ProbekitError as exc:
             raise _UserError(str(exc)) from None
+        except click.UsageError as exc:  # one line, not click's usage block
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise _UserError(f"{exc.format_message().rstrip('.')}. See `{where} -h`.") from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise _UserError(f"{exc.filename}: {exc.strerror or exc}. Check the path, its permissions and "
+                             f"the free disk space.") from None
+        except MemoryError:
+            raise _UserError("out of memory: this run needs more memory than the machine gives it. Use "
+                             "smaller sizes (fewer sentences, a smaller dim) or a larger machine.") from None
 
 
 class CommaList(click.ParamType):
@@ -165,8 +184,9 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     from probekit.cache import FeatureCache
     from probekit.experiment import RunConfig, run_all, save_record
     from probekit.report import render, run_table
-    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand
+    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand, prepare_all
 
+    check_writable(out, "--out folder", folder=True)
     if seed is not None and seeds is not None:
         raise ProbekitError("give either --seed or --seeds, not both.")
     if learning_curve and train_size is not None:
@@ -177,11 +197,14 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     configs = expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
                      lags=lags)
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
-    for config in configs:
+    if len(configs) > 1:
+        say(f"checking {len(configs)} settings before running any")
+    for ready in prepare_all(configs, say):
+        config = ready.config
         size = "all" if config.train_size is None else config.train_size
         say(f"run {config.encoder} / {config.task} / {config.probe or 'default probe'} "
             f"(seed {config.seed}, train size {size})")
-        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache()):
+        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache(), prepared=ready):
             path = save_record(record, out)
             c = record["config"]
             layer = "" if c.get("layer") is None else f" layer {c['layer']} |"
@@ -231,6 +254,7 @@ def plot(paths, output, metric, x_axis) -> None:
     from probekit.experiment import load_results
     from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
 
+    check_writable(output, "-o file")
     draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
     draw(results_frame(load_results(list(paths) or None)), output, metric)
     click.echo(f"wrote {output}", err=True)
@@ -285,6 +309,7 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
     from probekit.dilution.theory import make_bank
     from probekit.report import render
 
+    check_writable(output, "-o file")
     bank = make_bank(rates, dim=dim, embedding=embedding,
                      vocab_size=default_vocab_size(empirical) if vocab is None else vocab,
                      noise_var=noise_var, include_current=include_current, past=past)
@@ -366,6 +391,7 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model) -> None:
         click.echo(f"reproduce --check ({suite}): every page of {report_dir(out, BUDGETS[suite])} matches its "
                    f"{sum(o.reused for o in outcomes)} records, all made by this code.")
         return
+    check_writable(out, "--out folder", folder=True)
 
     def show(event) -> None:
         done = "reused" if event.reused else f"{event.seconds:.1f} s" + (" (stale record recomputed)"
@@ -415,6 +441,12 @@ def cache_ls() -> None:
     click.echo(f"{info['features_dir']}: {info['n_entries']} entries, {info['total_size']}")
     for entry in info["entries"]:
         click.echo(f"  {entry['short_key']}  {entry['size']:>10}  {entry['created']}  {entry['summary']}")
+    if info["temporaries"]:
+        stale = sum(t["stale"] for t in info["temporaries"])
+        click.echo(f"{len(info['temporaries'])} unfinished writes ({info['temporary_size']}; {stale} left by "
+                   f"stopped runs, removed by the next cache write or `probekit cache clear`):")
+        for temp in info["temporaries"]:
+            click.echo(f"  {temp['name']}  {'stale' if temp['stale'] else 'in progress'}")
 
 
 @cache.command("clear")
@@ -452,6 +484,8 @@ def generate(grammar, n, seed, min_rc_depth, max_rc_depth, max_length, output) -
     from probekit.corpus import format_conllu, write_conllu
     from probekit.grammar import generate_corpus
 
+    if output != "-":
+        check_writable(output, "-o file")
     corpus = generate_corpus(grammar, n, seed=seed, min_rc_depth=min_rc_depth, max_rc_depth=max_rc_depth,
                              max_length=max_length)
     if output == "-":
@@ -484,6 +518,7 @@ def parse(input_path, parser_name, output, split, parser_options, old_parser_opt
     if old_parser_options:
         raise ProbekitError(f"-O is the task option of `probekit run`; a parser option is -X "
                             f"(--parser-option), e.g. -X {old_parser_options[0]}.")
+    check_writable(output, "-o file")
     corpus = parse_file(parser_name, input_path, output, split=split, **parse_pairs(parser_options, "-X"))
     click.echo(f"wrote {len(corpus)} sentences ({corpus.n_tokens} words) to {output}", err=True)
 

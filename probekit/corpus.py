@@ -6,9 +6,11 @@ dropped; empty nodes (``8.1``) of enhanced dependencies are skipped, since they 
 basic-tree head. Comments are kept as sentence metadata. Relation subtypes (``nsubj:pass``)
 are kept verbatim; :mod:`probekit.roles` decides what they mean.
 
-Parsing goes through the ``conllu`` package. Before handing a file to it, every line is
-checked for the ten tab-separated columns and integer ``ID``/``HEAD`` fields, so that a
-malformed file fails with its path and line number instead of a parser traceback.
+Reading is probekit's own, with one split rule: columns are separated by single tabs and
+nothing else (the ``conllu`` package also splits on runs of spaces, which shifts columns of a
+FEATS or FORM holding two spaces). Every value used is checked before it is kept, so a
+malformed file fails with its path and line number, never with a traceback or a silently
+shifted column. Writing goes through the ``conllu`` package's serializer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from probekit.errors import ProbekitError
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*$")
 _EMPTY_ID = re.compile(r"^[0-9]+\.[1-9][0-9]*$")
+_HEAD = re.compile(r"^(0|[1-9][0-9]*)$")
 
 
 @dataclass(frozen=True)
@@ -127,87 +130,117 @@ class Corpus(Sequence[Sentence]):
 # CoNLL-U
 
 
-def _check_lines(text: str, path: str) -> None:
-    """Fail with file and line number on lines that the CoNLL-U format does not allow."""
-    words_in_block = 0
-    block_start = 1
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            words_in_block = 0
-            block_start = number + 1
-            continue
-        if line.startswith("#"):
-            continue
-        columns = line.split("\t")
-        if len(columns) != 10:
-            raise ProbekitError(
-                f"{path}:{number}: malformed CoNLL-U line: expected 10 tab-separated columns, "
-                f"found {len(columns)}. Fix the line (columns are ID FORM LEMMA UPOS XPOS FEATS "
-                f"HEAD DEPREL DEPS MISC, '_' for an empty field)."
-            )
-        token_id, head = columns[0], columns[6]
-        if _RANGE_ID.match(token_id) or _EMPTY_ID.match(token_id):
-            continue
-        if not _WORD_ID.match(token_id):
-            raise ProbekitError(f"{path}:{number}: malformed CoNLL-U ID {token_id!r}: expected 1, 2, ... "
-                                f"(or a range 3-4, or an empty node 8.1).")
-        words_in_block += 1
-        if int(token_id) != words_in_block:
-            raise ProbekitError(
-                f"{path}:{number}: word ID {token_id} out of order: the sentence starting at line "
-                f"{block_start} should have ID {words_in_block} here. Is a blank line missing between sentences?"
-            )
-        if not head.isdigit():
-            raise ProbekitError(f"{path}:{number}: HEAD must be a word number (0 for the root), got {head!r}.")
+_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
+_COLUMN_HELP = ("Fix the line (columns are ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC, "
+                "separated by single tabs, '_' for an empty field).")
 
 
-def _raw_field(line: list[str], index: int) -> str:
-    return line[index]
+def _comment(line: str) -> tuple[str, str | None] | None:
+    """``# key = value`` as (key, value); ``# newdoc`` / ``# newpar`` keep a missing value."""
+    key, _, value = line[1:].partition("=")
+    key, value = key.strip(), (value.strip() if _ else None)
+    if key in ("newdoc", "newpar"):
+        return key, value
+    return (key, value) if key and value else None
 
 
-# probekit reads FORM, UPOS, HEAD and DEPREL; leaving the other columns as plain strings
-# halves conllu's parse time on a treebank the size of EWT.
-_UNPARSED_FIELDS = {name: _raw_field for name in ("lemma", "xpos", "feats", "deps", "misc")}
+class _Block:
+    """The words of one sentence as they are read, each value checked before it is kept."""
+
+    def __init__(self, start: int):
+        self.start = start
+        self.words: list[str] = []
+        self.heads: list[int] = []
+        self.deprels: list[str] = []
+        self.upos: list[str] = []
+        self.head_lines: list[int] = []
+        self.meta: dict[str, str] = {}
+
+    def sentence(self) -> Sentence:
+        return Sentence(words=tuple(self.words), heads=tuple(self.heads), deprels=tuple(self.deprels),
+                        upos=tuple(self.upos), meta=self.meta)
 
 
-def _sentence_from_tokenlist(tokens: conllu.TokenList) -> Sentence:
-    words = [t for t in tokens if isinstance(t["id"], int)]
-    return Sentence(
-        words=tuple(t["form"] for t in words),
-        heads=tuple(int(t["head"]) for t in words),
-        deprels=tuple(t["deprel"] or "_" for t in words),
-        upos=tuple(t["upos"] or "_" for t in words),
-        meta=dict(tokens.metadata or {}),
-    )
+def _read_word(block: _Block, columns: list[str], where: str) -> None:
+    """Check one ten-column word line and add its word to ``block``."""
+    for name, value in zip(_COLUMNS, columns):
+        if value == "":
+            raise ProbekitError(f"{where}: empty {name} column (two tabs in a row, or a tab at the end). "
+                                f"{_COLUMN_HELP}")
+    token_id, head = columns[0], columns[6]
+    if _RANGE_ID.match(token_id):
+        first, last = (int(part) for part in token_id.split("-"))
+        if first > last:
+            raise ProbekitError(f"{where}: multiword range {token_id!r} runs backwards; write it as "
+                                f"{last}-{first}, first word first.")
+        return
+    if _EMPTY_ID.match(token_id):
+        return
+    if not _WORD_ID.match(token_id):
+        raise ProbekitError(f"{where}: malformed CoNLL-U ID {token_id!r}: expected 1, 2, ... "
+                            f"(or a range 3-4, or an empty node 8.1).")
+    if int(token_id) != len(block.words) + 1:
+        raise ProbekitError(
+            f"{where}: word ID {token_id} out of order: the sentence starting at line {block.start} "
+            f"should have ID {len(block.words) + 1} here. Is a blank line missing between sentences?"
+        )
+    if not _HEAD.match(head):
+        raise ProbekitError(f"{where}: HEAD must be a word number (0 for the root, digits 0-9 without "
+                            f"leading zeros), got {head!r}.")
+    for name, value in (("UPOS", columns[3]), ("DEPREL", columns[7])):
+        if not value.isprintable() or any(c.isspace() for c in value):
+            raise ProbekitError(f"{where}: {name} {value!r} holds a space or a control character; "
+                                f"{name} is one word ('_' when unknown).")
+    block.words.append(columns[1])
+    block.upos.append(columns[3])
+    block.heads.append(int(head))
+    block.deprels.append(columns[7])
 
 
 def parse_conllu(text: str, source: str = "<string>") -> list[Sentence]:
-    """Parse CoNLL-U text into sentences (words only; ranges and empty nodes dropped)."""
-    _check_lines(text, source)
-    sentences = []
-    for tokens in conllu.parse(text, field_parsers=_UNPARSED_FIELDS):
-        if not any(isinstance(t["id"], int) for t in tokens):
-            continue
-        sentence = _sentence_from_tokenlist(tokens)
-        problems = sentence.tree_problems()
-        if problems:
-            sid = sentence.meta.get("sent_id", f"#{len(sentences) + 1}")
-            raise ProbekitError(f"{source}: sentence {sid} is not a valid tree: {problems[0]}.")
-        sentences.append(sentence)
+    """Parse CoNLL-U text into sentences (words only; ranges and empty nodes dropped).
+
+    One split rule: a line is split on tabs, nothing else (a FORM may hold spaces), and it
+    must give ten columns. Every value probekit uses (ID, FORM, UPOS, HEAD, DEPREL) is
+    checked before it is kept; a bad one fails with the path and line number.
+    """
+    sentences: list[Sentence] = []
+    block = _Block(1)
+
+    def close(next_start: int) -> _Block:
+        if block.words:
+            sentence = block.sentence()
+            problems = sentence.tree_problems()
+            if problems:
+                sid = sentence.meta.get("sent_id") or f"#{len(sentences) + 1}"
+                raise ProbekitError(f"{source}: sentence {sid} (line {block.start}) is not a valid tree: "
+                                    f"{problems[0]}.")
+            sentences.append(sentence)
+        return _Block(next_start)
+
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            block = close(number + 1)
+        elif line.startswith("#"):
+            pair = _comment(line.strip())
+            if pair is not None:
+                block.meta[pair[0]] = pair[1]
+        else:
+            columns = line.split("\t")
+            if len(columns) != 10:
+                raise ProbekitError(f"{source}:{number}: malformed CoNLL-U line: expected 10 tab-separated "
+                                    f"columns, found {len(columns)}. {_COLUMN_HELP}")
+            _read_word(block, columns, f"{source}:{number}")
+    close(0)
     return sentences
 
 
 def read_conllu(path: str | os.PathLike, name: str | None = None) -> Corpus:
     """Read a CoNLL-U file into a :class:`Corpus`."""
+    from probekit.io import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise ProbekitError(f"CoNLL-U file {str(path)!r} does not exist. Check the path.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ProbekitError(f"{path}:{line}: not valid UTF-8 (CoNLL-U files must be UTF-8). "
-                            f"Re-encode the file, e.g. with `iconv -t utf-8`.") from None
+    text = read_text(path, "CoNLL-U file")
     sentences = parse_conllu(text, str(path))
     if not sentences:
         raise ProbekitError(f"{path}: no sentences found. Is it a CoNLL-U file?")

@@ -58,6 +58,11 @@ def _with_seed(registry_: registry.Registry, name: str, options: dict, seed: int
     return registry_.create(name, **options)
 
 
+def _make_probe(config: RunConfig, probe_name: str) -> Any:
+    return contracts.check(_with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed),
+                           f"probe {probe_name!r}")
+
+
 def _subsample(corpus, size: int | None):
     if size is None:
         return corpus
@@ -101,34 +106,73 @@ def run(config: RunConfig, progress: Callable[[str], None] | None = None) -> dic
     return records[0]
 
 
-def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
-            cache: FeatureCache | None = None) -> list[dict]:
-    """Run one configuration: one record, or one per declared layer of a multi-layer encoding.
+@dataclass
+class Prepared:
+    """A config whose components are made and checked and whose data is loaded: what is left
+    to do can only fail on a bug or the machine, not on a setting. Made by :func:`prepare`."""
 
-    Features are computed once (through the feature cache, for encoders that support it)
-    and every layer is probed with a freshly made probe.
+    config: RunConfig
+    task_name: str
+    task: Any
+    probe_name: str
+    encoder: Any
+    probe: Any
+    data: Any
+    train: Any
+    load_seconds: float
+
+
+def prepare(config: RunConfig, progress: Callable[[str], None] | None = None,
+            loaded: dict | None = None) -> Prepared:
+    """Check every setting of ``config`` and load its data, fitting nothing.
+
+    ``loaded`` (a dict the caller keeps) shares one task and its data between configs that
+    name the same task with the same options, as a sweep over seeds or training sizes does.
     """
     say = progress or (lambda stage: None)
-    timer = _Timer()
     task_name = resolve_task_name(config.task)
-    task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
+    share = (task_name, json.dumps(config.task_options, sort_keys=True, default=str))
+    if loaded is not None and share in loaded:
+        task, data, load_seconds = loaded[share]
+    else:
+        task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
+        load_seconds = None
     probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
     encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
                               f"encoder {config.encoder!r}")
-
-    def new_probe():
-        return contracts.check(_with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed),
-                               f"probe {probe_name!r}")
-
-    fresh = [new_probe()]  # made before any work, so that a bad probe option fails early
-    if (config.control or config.mdl) and contracts.is_unsupervised_probe(fresh[0]):
+    probe = _make_probe(config, probe_name)
+    if (config.control or config.mdl) and contracts.is_unsupervised_probe(probe):
         raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
                             f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
-
-    say("loading data")
-    data = timer("load", task.load)
+    if load_seconds is None:
+        say("loading data")
+        timer = _Timer()
+        data = timer("load", task.load)
+        load_seconds = timer.seconds["load"]
+        if loaded is not None:
+            loaded[share] = (task, data, load_seconds)
     train = _subsample(data.train, config.train_size)
-    test = data.test
+    return Prepared(config, task_name, task, probe_name, encoder, probe, data, train, load_seconds)
+
+
+def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
+            cache: FeatureCache | None = None, prepared: Prepared | None = None) -> list[dict]:
+    """Run one configuration: one record, or one per declared layer of a multi-layer encoding.
+
+    Features are computed once (through the feature cache, for encoders that support it)
+    and every layer is probed with a freshly made probe. ``prepared`` is ``prepare(config)``
+    when the caller has checked the config already.
+    """
+    say = progress or (lambda stage: None)
+    ready = prepared if prepared is not None else prepare(config, say)
+    task_name, task, probe_name, encoder = ready.task_name, ready.task, ready.probe_name, ready.encoder
+    timer = _Timer({"load": ready.load_seconds})
+
+    def new_probe():
+        return _make_probe(config, probe_name)
+
+    fresh = [ready.probe]  # made before any work, so that a bad probe option fails early
+    data, train, test = ready.data, ready.train, ready.data.test
     y_train, y_test = timer("targets", lambda: (task.targets(train), task.targets(test)))
 
     say(f"fitting encoder {config.encoder}")
@@ -153,7 +197,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
         majority = _score({"majority": majority_baseline(y_train.labels, y_test.labels)}, y_test, test, config)
         metrics = {**scored[primary], **extra, "readout": primary,
                    **_information_metrics(config, new_probe, train_view, test_view, y_train, y_test, train, test,
-                                          scored[primary]["accuracy"]["value"], predictions[primary], say)}
+                                          scored[primary]["accuracy"]["value"], predictions[primary], say, timer)}
         records.append(build_record(
             record_id=key + ("" if layer is None else f"-L{layer}"),
             config={**asdict(config), "probe": probe_name, "task": task_name, "layer": layer},
@@ -183,8 +227,9 @@ def _score(predictions: dict[str, np.ndarray], y_test, test, config: RunConfig) 
 
 
 def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, train, test, accuracy,
-                         task_predictions, say) -> dict:
-    """Selectivity against a control task and MDL codelength, when the config asks for them.
+                         task_predictions, say, timer: _Timer) -> dict:
+    """Selectivity against a control task and MDL codelength, when the config asks for them
+    (their wall times go to ``timer``, not into the metrics, so identical runs have identical metrics).
 
     ``task_predictions`` are the task probe's test predictions: they pair with the control
     probe's in selectivity's sentence bootstrap."""
@@ -194,15 +239,16 @@ def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, tr
         from probekit.control import control_metrics
 
         say("control task")
-        extra["control"] = control_metrics(
+        extra["control"] = timer("control", lambda: control_metrics(
             new_probe, f_train.X, f_test.X, train.words(), test.words(), y_train.labels, y_test.labels,
             seed=config.seed, sentence_ids=test.sentence_index(), n_classes=n_classes, n_boot=config.n_boot,
-            task_accuracy=accuracy, task_predictions=task_predictions)
+            task_accuracy=accuracy, task_predictions=task_predictions))
     if config.mdl:
         from probekit.mdl import online_codelength
 
         say("MDL codelength")
-        extra["mdl"] = online_codelength(f_train.X, y_train.labels, n_classes, new_probe, seed=config.seed)
+        extra["mdl"] = timer("mdl", lambda: online_codelength(f_train.X, y_train.labels, n_classes, new_probe,
+                                                              seed=config.seed))
     return extra
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
+from probekit.io import read_text
 from probekit.library import grammar_dir
 from probekit.options import check_int
 
@@ -268,13 +269,8 @@ class Grammar:
     @classmethod
     def from_file(cls, path) -> "Grammar":
         path = Path(path)
-        if not path.is_file():
-            raise ProbekitError(f"grammar file {str(path)!r} does not exist. Check the path, or use a "
-                                f"built-in grammar: {', '.join(builtin_grammar_names())}.")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise ProbekitError(f"{path}: not valid UTF-8; save the grammar file as UTF-8.") from None
+        text = read_text(path, "grammar file", f"does not exist. Check the path, or use a built-in grammar: "
+                                               f"{', '.join(builtin_grammar_names())}.")
         return cls.from_text(text, name=path.stem, path=str(path))
 
     @classmethod
@@ -574,6 +570,12 @@ def _validate(parser: _Parser) -> None:
         raise ProbekitError(f"{parser.source}: the grammar has no rules (lines 'LHS -> ... *HEAD ...'). "
                             f"See docs/grammars.md for the format.")
     phrasal = {r.lhs for r in parser.rules}
+    totals: dict[str, float] = {}
+    for rule in parser.rules:
+        totals[rule.lhs] = totals.get(rule.lhs, 0.0) + rule.weight
+        if not math.isfinite(totals[rule.lhs]):
+            raise fail(rule.line, f"the weights of {rule.lhs}'s rules add up past the largest number a float "
+                                  f"holds; scale them down (only their ratios matter).")
     for name, category in parser.lexicon.items():
         if name in phrasal:
             line = min(r.line for r in parser.rules if r.lhs == name)

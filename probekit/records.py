@@ -10,6 +10,7 @@ together, so a record is never built and then patched.
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,18 +62,33 @@ def save_record(record: dict, out_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
 
 
 def load_results(paths: list[str | Path] | None = None) -> list[dict]:
-    """Read result records from files or folders (default ``results/runs``)."""
-    records = []
+    """Read result records from files or folders (default ``results/runs``).
+
+    In a folder, a file that is not a readable record (corrupt JSON, not UTF-8, unreadable)
+    is skipped with a warning naming it; a file named on its own must be readable. Records of
+    another ``record_version`` are skipped, and said so when nothing else is found.
+    """
+    records, other_versions = [], []
     for path in [Path(p) for p in (paths or [DEFAULT_RESULTS_DIR])]:
-        files = sorted(path.glob("**/*.json")) if path.is_dir() else [path]
         if not path.exists():
             raise ProbekitError(f"no results at {str(path)!r}: run `probekit run ...` first or pass the folder.")
-        for file in files:
+        in_folder = path.is_dir()
+        for file in sorted(path.glob("**/*.json")) if in_folder else [path]:
             try:
                 record = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise ProbekitError(f"{file}: not a readable result record ({exc}). Remove or fix it.") from None
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                problem = f"{file}: not a readable result record ({exc})"
+                if not in_folder:
+                    raise ProbekitError(f"{problem}. Remove or fix it.") from None
+                warnings.warn(f"{problem}; skipped it. Remove or fix it.", RuntimeWarning, stacklevel=2)
+                continue
             if isinstance(record, dict) and record.get("record_version") == RECORD_VERSION:
                 record["_path"] = str(file)
                 records.append(record)
+            elif isinstance(record, dict) and "record_version" in record:
+                other_versions.append(f"{file} (record_version {record['record_version']!r})")
+    if other_versions and not records:
+        raise ProbekitError(f"no result records of record_version {RECORD_VERSION}: {len(other_versions)} "
+                            f"record(s) of another version were skipped, e.g. {other_versions[0]}. Rerun "
+                            f"them with this probekit (`probekit run ...`).")
     return records

@@ -52,6 +52,8 @@ def _upward(graph: dict[str, set[str]], floors: dict[str, int]) -> list[str]:
     found = []
     for name, deps in graph.items():
         for dep in deps:
+            if dep == "probekit.errors":  # every module may raise the user error (floor 0 included)
+                continue
             same_package = _package(dep) == _package(name) or dep == _package(name)
             if floors[dep] > floors[name] or (floors[dep] == floors[name] and not same_package):
                 found.append(f"{name} (floor {floors[name]}) imports {dep} (floor {floors[dep]})")

@@ -63,6 +63,18 @@ _PARALLEL_VALUES = 1 << 20
 _WARN_BYTES = 4 << 30
 
 
+def _check_memory(n_bytes: float, what: str) -> None:
+    """Refuse, before allocating, an array larger than the machine's physical memory."""
+    try:
+        physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: let numpy try
+        return
+    if n_bytes > physical:
+        raise ProbekitError(f"encoder 'ema': {what} would take {n_bytes / 2**30:,.1f} GiB, more than this "
+                            f"machine's {physical / 2**30:,.1f} GiB of memory. Use a smaller -E dim (or "
+                            f"-E max_vocab, fewer rates, fewer sentences).")
+
+
 def rate_name(rate: float) -> str:
     """The block name of the trace with ``rate`` (``ema_0.5``, ``ema_0.02``)."""
     return f"ema_{rate:g}"
@@ -383,6 +395,8 @@ class EMAEncoder(Encoder):
         self.vocab_ = fit_vocabulary(corpus, self.lowercase, self.max_vocab)
         n_types = len(self.vocab_)
         self.fit_info_ = {}
+        if self.embedding != "onehot":
+            _check_memory(n_types * self.dim * 8.0, f"the embedding table of {n_types} types x dim {self.dim}")
         if self.embedding == "random":
             self.table_ = random_table(n_types, self.dim, self.seed).astype(np.float32)
         elif self.embedding == "hebbian":
@@ -422,6 +436,7 @@ class EMAEncoder(Encoder):
         d = self.embedding_dim_
         n_blocks = self.n_blocks
         n = corpus.n_tokens
+        _check_memory(n * d * n_blocks * 4.0, f"the features of {n} words x {d * n_blocks} columns")
         if n * d * n_blocks * 4 > _WARN_BYTES:
             warnings.warn(f"EMA features of {n} words x {d * n_blocks} columns take "
                           f"{n * d * n_blocks * 4 / 2**30:.1f} GiB; cap the vocabulary with max_vocab "

@@ -123,6 +123,9 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ProbekitError(f"--out {str(out)!r} is a file; give a folder.")
+    for section in SECTIONS:  # building the job lists finds a missing resource (GPT-2 tokenizer) before any work
+        if section.name in selected and not section.missing():
+            section.jobs(budget, seeds)
     pages = report_dir(out, budget)
     start = time.perf_counter()
     outcomes = []
