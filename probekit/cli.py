@@ -198,7 +198,13 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     from probekit.report import (depth_table, drop_empty_columns, identity_curve_table, layer_table, ratio_table,
                                  render, results_frame, summary_table)
 
-    frame = results_frame(load_results(list(paths) or None))
+    from probekit.lm.report import echo_lm_tables, split_lm_records
+
+    lm_records, records = split_lm_records(load_results(list(paths) or None))
+    echo_lm_tables(lm_records, fmt)
+    if lm_records and not records:
+        return
+    frame = results_frame(records)
     if task_filter:
         frame = frame[frame.task.isin(task_filter)]
     table = frame if all_rows else summary_table(frame)
@@ -387,6 +393,11 @@ def reproduce(quick, seeds, out, only, force, gpt2_model) -> None:
         click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
     pages = report_dir(out, BUDGETS["quick" if quick else "full"])
     click.echo(f"wrote {pages / 'README.md'} and {pages / 'summary.md'}", err=True)
+
+
+from probekit.lm.cli import attach as _attach_lm  # noqa: E402  (the `probekit lm` group)
+
+_attach_lm(main, _Group)
 
 
 @main.group(cls=_Group)

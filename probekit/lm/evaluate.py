@@ -1,0 +1,144 @@
+"""Held-out perplexity, the same protocol for every architecture.
+
+Each test article's token stream (see :mod:`probekit.lm.corpus`) is cut into non-overlapping
+windows of the training context ``T``: window ``w`` reads tokens ``wT .. wT + T - 1`` from a
+zero state and predicts tokens ``wT + 1 .. wT + T``. Every token of an article but its first is
+predicted exactly once, with between 0 and ``T - 1`` tokens of context. Perplexity is
+``exp(total nll / tokens)``, bits per token ``total nll / tokens / ln 2``; the 95% interval
+resamples articles (1,000 bootstrap draws of the per-article sums). The reference is the add-one
+unigram model of the training split, scored on the same predicted tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from probekit.errors import ProbekitError
+
+LN2 = math.log(2.0)
+RECORD_KIND = "lm-eval"
+DEFAULT_OUT = Path("results/runs/lm")
+
+
+def windows(offsets: np.ndarray, context: int, max_windows: int | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(input positions (n, T), target positions (n, T) with -1 past an article's end, article of each)``."""
+    lengths = np.diff(offsets)
+    per_article = np.maximum(0, -(-(lengths - 1) // context))
+    article = np.repeat(np.arange(len(lengths)), per_article)
+    first = np.concatenate([[0], np.cumsum(per_article)[:-1]])
+    starts = offsets[:-1][article] + (np.arange(len(article)) - first[article]) * context
+    if max_windows is not None:
+        starts, article = starts[:max_windows], article[:max_windows]
+    inputs = starts[:, None] + np.arange(context)
+    targets = inputs + 1
+    ends = offsets[1:][article][:, None]
+    return np.minimum(inputs, ends - 1), np.where(targets < ends, targets, -1), article
+
+
+def window_nll(model, ids: np.ndarray, offsets: np.ndarray, context: int, max_windows: int | None = None,
+               batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Per-article summed next-token nll (nats) and predicted-token count under ``model``."""
+    import torch
+
+    inputs, targets, article = windows(offsets, context, max_windows)
+    n_articles = len(offsets) - 1
+    nll = np.zeros(n_articles)
+    with torch.inference_mode():
+        for b0 in range(0, len(inputs), batch_size):
+            x = torch.from_numpy(ids[inputs[b0:b0 + batch_size]])
+            t = targets[b0:b0 + batch_size]
+            y = torch.from_numpy(np.where(t >= 0, ids[np.maximum(t, 0)], -1))
+            logits = model(x)
+            losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                       ignore_index=-1, reduction="none").view(y.shape)
+            nll += np.bincount(article[b0:b0 + batch_size], weights=losses.sum(1).double().numpy(),
+                               minlength=n_articles)
+    count = np.bincount(article, weights=(targets >= 0).sum(1), minlength=n_articles)
+    return nll, count
+
+
+def unigram_nll(train_ids: np.ndarray, ids: np.ndarray, offsets: np.ndarray, context: int, vocab_size: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The same per-article sums for the add-one unigram model of the training stream."""
+    counts = np.bincount(train_ids, minlength=vocab_size).astype(float)
+    logp = np.log((counts + 1) / (counts.sum() + vocab_size))
+    _, targets, article = windows(offsets, context)
+    keep = targets >= 0
+    n_articles = len(offsets) - 1
+    rows = np.broadcast_to(article[:, None], targets.shape)[keep]
+    nll = np.bincount(rows, weights=-logp[ids[targets[keep]]], minlength=n_articles)
+    return nll, np.bincount(rows, minlength=n_articles).astype(float)
+
+
+def bootstrap(nll: np.ndarray, count: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Perplexity and bits per token with 95% intervals over articles (percentile bootstrap)."""
+    total = count.sum()
+    if total == 0:
+        raise ProbekitError("the held-out split has no predicted tokens; give a corpus with longer articles.")
+    mean = nll.sum() / total
+    draws = np.random.default_rng(seed).integers(0, len(nll), size=(n_boot, len(nll)))
+    sampled = nll[draws].sum(1) / np.maximum(count[draws].sum(1), 1)
+    low, high = np.percentile(sampled, [2.5, 97.5])
+    return {"perplexity": {"value": math.exp(mean), "ci_low": math.exp(low), "ci_high": math.exp(high)},
+            "bits_per_token": {"value": mean / LN2, "ci_low": low / LN2, "ci_high": high / LN2}}
+
+
+def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boot: int = 1000,
+             threads: int = 1) -> dict:
+    """The result record of ``lm eval``: perplexity of the trained model in ``folder`` on ``split``."""
+    from probekit.lm.corpus import load_split
+    from probekit.lm.train import _torch_threads, load_trained
+    from probekit.lm.vocab import stream
+    from probekit.provenance import git_commit, package_versions
+
+    began = time.perf_counter()
+    meta, vocab, model = load_trained(folder)
+    train_config = meta["train"]
+    corpus = corpus or train_config["corpus"]
+    data = load_split(corpus, train_config["split_seed"])
+    ids, offsets = stream(vocab, data.split(split))
+    train_ids, _ = stream(vocab, data.train)
+    loaded = time.perf_counter()
+    context = train_config["context"]
+    with _torch_threads(threads):
+        nll, count = window_nll(model, ids, offsets, context)
+    scored = time.perf_counter()
+    metrics = bootstrap(nll, count, n_boot)
+    unigram = bootstrap(*unigram_nll(train_ids, ids, offsets, context, len(vocab)), n_boot)
+    metrics["unigram_perplexity"] = unigram["perplexity"]
+    metrics.update({"parameters": meta["parameters"], "predicted_tokens": int(count.sum()),
+                    "oov_rate": float(np.mean(ids == 0)) if len(ids) else 0.0,
+                    "best_val_bits": meta["best_val_bits"], "train_seconds": meta["train_seconds"],
+                    "train_tokens_seen": train_config["steps"] * train_config["batch_size"] * context})
+    config = {"kind": RECORD_KIND, "encoder": f"lm-{train_config['arch']}", "task": "lm-perplexity",
+              "probe": None, "seed": train_config["seed"], "split": split, "corpus": corpus,
+              "checkpoint": str(folder), "train": train_config}
+    key = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k != "checkpoint"}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:12]
+    return {
+        "record_version": 1, "kind": RECORD_KIND, "id": key,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        "data": {"split_name": data.name, "split": split, "articles": len(offsets) - 1, "tokens": int(len(ids)),
+                 "vocab_size": len(vocab), "width": meta["width"]},
+        "metrics": metrics,
+        "curve": meta["curve"],
+        "timings_s": {"load": round(loaded - began, 4), "score": round(scored - loaded, 4),
+                      "total": round(time.perf_counter() - began, 4)},
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def record_path(record: dict, out: Path) -> Path:
+    c = record["config"]
+    predictor = f"-{c['train']['predictor']}" if c["train"]["arch"] == "ema" else ""
+    return Path(out) / f"lm-perplexity__{c['train']['arch']}{predictor}__seed{c['seed']}__{record['id']}.json"
