@@ -6,7 +6,7 @@ across sentences), with ``context=sentence`` each sentence after its own ``<eol>
 is the line start the models were trained with. Features per word:
 
 * EMA LM: the current embedding and each trace (blocks ``x``, ``ema_0.5``, ...), computed over
-  the whole stream by the model's own trace code in windows of its training context with the
+  the whole stream by the model's own trace code in windows of at least 256 tokens with the
   state carried (exact, however long the text);
 * GRU LM: the top GRU layer's state (block ``gru``), carried the same way;
 * GPT-2: hidden states of ``layer`` (default the last; ``all_layers`` for blocks ``layer_0`` ..
@@ -31,6 +31,9 @@ from probekit.features import Features
 from probekit.registry import register_encoder
 
 NAME = "lm"
+#: EMA / GRU states are exact in any window (the state is carried), so the encoder reads at least this
+#: many tokens per call: fewer Python-level calls, and the EMA decay matrix is built per call.
+_READ_WINDOW = 256
 
 
 @register_encoder(NAME)
@@ -38,7 +41,7 @@ class LMEncoder(Encoder):
     """A language model trained by `probekit lm train` (-E checkpoint=DIR): per-word states."""
 
     def __init__(self, checkpoint: str | None = None, layer: int | None = None, all_layers: bool = False,
-                 context: Literal["stream", "sentence"] = "stream", batch_size: int = 16, num_threads: int = 1):
+                 context: Literal["stream", "sentence"] = "stream", batch_size: int = 64, num_threads: int = 1):
         if not checkpoint:
             raise ProbekitError(f"encoder {NAME!r} needs option 'checkpoint': a folder written by "
                                 f"`probekit lm train ... -o DIR`, e.g. -E checkpoint=DIR.")
@@ -85,7 +88,7 @@ class LMEncoder(Encoder):
                                  max_length=self.meta_["train"]["context"], device="cpu")
 
     def _recurrent(self, corpus: Corpus) -> Features:
-        """EMA / GRU states: rows ``<eol> w ..`` read in windows of the training context, state carried."""
+        """EMA / GRU states: rows ``<eol> w ..`` read in windows, the state carried."""
         import torch
 
         from probekit.lm.corpus import EOL
@@ -104,7 +107,7 @@ class LMEncoder(Encoder):
             column = 1 + np.arange(len(words)) - np.repeat(corpus.offsets[:-1], lengths)
             rows[sentence, column] = words
             word_at[sentence, column] = np.arange(len(words))
-        window = int(self.meta_["train"]["context"])
+        window = max(int(self.meta_["train"]["context"]), _READ_WINDOW)
         blocks = self.model_.blocks()
         X = np.zeros((len(words), max(stop for _, stop in blocks.values())), dtype=np.float32)
         with torch.inference_mode():

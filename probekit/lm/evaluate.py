@@ -92,8 +92,9 @@ def bootstrap(nll: np.ndarray, count: np.ndarray, n_boot: int = 1000, seed: int 
 
 
 def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boot: int = 1000,
-             threads: int = 1) -> dict:
-    """The result record of ``lm eval``: perplexity of the trained model in ``folder`` on ``split``."""
+             threads: int = 1, max_articles: int | None = None) -> dict:
+    """The result record of ``lm eval``: perplexity of the trained model in ``folder`` on ``split``
+    (its first ``max_articles`` articles in split order when given: a smoke test, not a figure)."""
     from probekit.lm.corpus import load_split
     from probekit.lm.train import _torch_threads, load_trained
     from probekit.lm.vocab import stream
@@ -104,7 +105,8 @@ def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boo
     train_config = meta["train"]
     corpus = corpus or train_config["corpus"]
     data = load_split(corpus, train_config["split_seed"])
-    ids, offsets = stream(vocab, data.split(split))
+    held_out = data.split(split)[:max_articles]
+    ids, offsets = stream(vocab, held_out)
     train_ids, _ = stream(vocab, data.train)
     loaded = time.perf_counter()
     context = train_config["context"]
@@ -120,6 +122,7 @@ def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boo
                     "train_tokens_seen": train_config["steps"] * train_config["batch_size"] * context})
     config = {"kind": RECORD_KIND, "encoder": f"lm-{train_config['arch']}", "task": "lm-perplexity",
               "probe": None, "seed": train_config["seed"], "split": split, "corpus": corpus,
+              "max_articles": max_articles,
               "checkpoint": str(folder), "train": train_config}
     key = hashlib.sha256(json.dumps({k: v for k, v in config.items() if k != "checkpoint"}, sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]
@@ -127,7 +130,8 @@ def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boo
         "record_version": 1, "kind": RECORD_KIND, "id": key,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
-        "data": {"split_name": data.name, "split": split, "articles": len(offsets) - 1, "tokens": int(len(ids)),
+        "data": {"split_name": data.name + ("" if max_articles is None else f", first {max_articles} {split} articles"),
+                 "split": split, "articles": len(offsets) - 1, "tokens": int(len(ids)),
                  "vocab_size": len(vocab), "width": meta["width"]},
         "metrics": metrics,
         "curve": meta["curve"],

@@ -223,10 +223,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def width_for_params(arch: str, target: int, vocab_size: int, context: int, step: int = 8, **options: Any) -> int:
-    """The multiple of ``step`` whose model has the parameter count closest to ``target``
-    (models are built on the ``meta`` device: no memory, no time)."""
+    """The multiple of ``step`` whose model has the parameter count closest to ``target`` (a bisection
+    over built models; not on the ``meta`` device, whose first use imports torch's compiler for seconds)."""
     def params(width: int) -> int:
-        with torch.device("meta"):
+        with torch.random.fork_rng(devices=[]):
             return count_parameters(build(arch, vocab_size, width, context, **options))
 
     lo, hi = 1, 1
