@@ -141,3 +141,9 @@ def test_lm_encoder_gives_features_for_every_word(arch, trained):
         start = LMEncoder(checkpoint=str(trained[arch])).fit(corpus).model_.embedding.weight[1].detach().numpy()
         full = ema_trace(np.vstack([start, x]).astype(np.float64), 0.1, out=np.empty((len(x) + 1, x.shape[1])))
         assert np.allclose(stream.block("ema_0.1"), full[1:], atol=1e-5)
+
+
+def test_a_plain_file_without_titles_splits_into_blank_line_blocks(tmp_path):
+    (tmp_path / "notes.txt").write_text("one two\nthree\n\nfour\n\n\nfive six\n", encoding="utf-8")
+    articles = load_articles(str(tmp_path / "notes.txt"))
+    assert [a.tokens for a in articles] == [("one", "two", EOL, "three", EOL), ("four", EOL), ("five", "six", EOL)]

@@ -45,9 +45,9 @@ LM_BUDGETS = {
               "n_boot": 100},
     "full": {"train": {"corpus": "wikitext2", "vocab_size": 4000, "params": 500_000, "context": 128,
                        "batch_size": 16, "steps": 200, "eval_every": 25, "checkpoint_every": 50, "val_windows": 64},
-             "eval_articles": None, "lags": [0, 1, 2, 4], "identity_train_size": 500, "identity_vocab": 100,
-             "roles": {"n_train": 1000, "n_test": 300},
-             "ud_roles": {"train_split": "dev"}, "ud_train_size": 1000, "n_boot": 1000},
+             "eval_articles": None, "lags": [0, 1, 4], "identity_train_size": 300, "identity_vocab": 50,
+             "roles": {"n_train": 500, "n_test": 200}, "ud_roles": {"train_split": "dev"}, "ud_train_size": 500,
+             "n_boot": 1000},
 }
 
 
