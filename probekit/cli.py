@@ -245,8 +245,10 @@ def plot(paths, output, metric, x_axis) -> None:
     from probekit.experiment import load_results
     from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
 
+    from probekit.lm.report import split_lm_records
+
     draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
-    draw(results_frame(load_results(list(paths) or None)), output, metric)
+    draw(results_frame(split_lm_records(load_results(list(paths) or None))[1]), output, metric)
     click.echo(f"wrote {output}", err=True)
 
 

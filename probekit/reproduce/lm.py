@@ -191,6 +191,10 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
                 f"{r.model.split('(')[1].rstrip(')')} − linear {r.bits - linear.bits:+.3f} bits per token"
                 for _, r in ema.iterrows() if r.model != "ema (linear)")
         report.plots["curves"] = functools.partial(plot_curves, curves)
+        report.notes.append(f"One seed (the suite's first) per model: each is minutes of training on two cores. "
+                            f"Perplexity intervals resample test articles; the unigram column is the add-one "
+                            f"unigram model of the training split on the same tokens. Held-out text: "
+                            f"{split} (docs/lm.md).")
     if not probes.empty:
         identity = probes[probes.task == "identity"].pivot_table(index="model", columns="lag", values="bits",
                                                                  sort=False)
