@@ -35,12 +35,14 @@ PROBED = ("ema (linear)", "gru", "gpt2")
 UNTRAINED = "EMA traces, untrained (random emb.)"
 PAPER_PERPLEXITY = {"ema (linear)": "260 (C4), 729 (wiki)", "gpt2": "about 260 / 8 (C4)"}
 
-#: per suite: the shared training settings, the probe runs and their sizes. The full suite's models
+#: per suite: the shared training settings, the probe runs and their sizes (``identity_source``: EWT
+#: unless given). The full suite's models
 #: train for about two minutes each on two cores (docs/protocol.md gives the measured cost).
 LM_BUDGETS = {
     "quick": {"train": {"corpus": "wikitext2", "vocab_size": 500, "params": 30_000, "context": 32,
                         "batch_size": 8, "steps": 30, "eval_every": 10, "checkpoint_every": 10, "val_windows": 16},
-              "eval_articles": 2, "lags": [1], "identity_train_size": 100, "identity_vocab": 20,
+              "eval_articles": 2, "lags": [1], "identity_source": "grammar", "identity_train_size": 100,
+              "identity_vocab": 20,
               "roles": {"n_train": 150, "n_test": 50}, "ud_roles": {"train_split": "dev"}, "ud_train_size": 150,
               "n_boot": 100},
     "full": {"train": {"corpus": "wikitext2", "vocab_size": 4000, "params": 500_000, "context": 128,
@@ -59,8 +61,8 @@ def _train_config(budget: Budget, model: str, seed: int) -> dict:
 def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     seed = seeds[0]   # one seed: each model is minutes of training on two cores
     sizes = LM_BUDGETS[budget.name]
-    probe = {key: sizes[key] for key in ("lags", "identity_train_size", "identity_vocab", "roles", "ud_roles",
-                                         "ud_train_size", "n_boot")}
+    probe = {key: sizes[key] for key in ("lags", "identity_source", "identity_train_size", "identity_vocab", "roles",
+                                         "ud_roles", "ud_train_size", "n_boot") if key in sizes}
     jobs: list[Job] = [FunctionJob(MODULE, "lm_perplexity", {"model": model, "train": _train_config(budget, model, seed),
                                                               "n_boot": sizes["n_boot"],
                                                               "max_articles": sizes["eval_articles"]},
@@ -107,7 +109,7 @@ def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int
 
 
 def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
-                   roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int):
+                   roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud"):
     from probekit.experiment import RunConfig
     from probekit.studies import ENCODER_VOCAB, IDENTITY_PROBE_OPTIONS
 
@@ -119,7 +121,7 @@ def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_tr
     probe = {k: list(v) for k, v in IDENTITY_PROBE_OPTIONS.items()}
     configs = [RunConfig(encoder=stream[0], task="identity", probe="linear", seed=seed, train_size=identity_train_size,
                          encoder_options=stream[1], probe_options=probe, n_boot=n_boot,
-                         task_options={"source": "ud", "vocab_size": identity_vocab, "lag": lag}) for lag in lags]
+                         task_options={"source": identity_source, "vocab_size": identity_vocab, "lag": lag}) for lag in lags]
     configs.append(RunConfig(encoder=sentence[0], task="roles", probe="linear", seed=seed,
                              encoder_options=sentence[1], task_options=dict(roles), n_boot=n_boot))
     configs.append(RunConfig(encoder=sentence[0], task="ud-roles", probe="linear", seed=seed, train_size=ud_train_size,
@@ -128,14 +130,15 @@ def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_tr
 
 
 def lm_probes(model: str, train: dict | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
-              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int) -> pd.DataFrame:
-    """Identity bits by lag (EWT) and role accuracy (roles, ud-roles) read from one model's states."""
+              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud") -> pd.DataFrame:
+    """Identity bits by lag (``identity_source``: EWT, or the grammar in the quick suite, which spares
+    parsing EWT's training file) and role accuracy (roles, ud-roles) read from one model's states."""
     from probekit.experiment import run_all
 
     folder = None if train is None else trained_folder(train)
     rows = []
     for config in _probe_configs(model, folder, seed, lags, identity_train_size, identity_vocab, roles, ud_roles,
-                                 ud_train_size, n_boot):
+                                 ud_train_size, n_boot, identity_source):
         for record in run_all(config):
             m = record["metrics"]
             v = m.get("v_information_bits") or {}
