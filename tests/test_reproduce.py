@@ -49,6 +49,12 @@ def suite(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"UD English EWT not found at {data}; set PROBEKIT_DATA")
         pytest.skip(f"UD English EWT not found at {data}; set PROBEKIT_DATA")
+    from probekit.lm.corpus import wikitext_dir
+
+    if not (wikitext_dir() / "valid.txt").is_file():   # the lm section's text
+        if os.environ.get("CI"):
+            pytest.fail(f"WikiText-2 not found at {wikitext_dir()}; set PROBEKIT_WIKITEXT")
+        pytest.skip(f"WikiText-2 not found at {wikitext_dir()}; set PROBEKIT_WIKITEXT")
     out = tmp_path_factory.mktemp("results")
     events = []
     before = os.environ.get("PROBEKIT_DATA")

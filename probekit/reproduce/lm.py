@@ -53,14 +53,19 @@ LM_BUDGETS = {
 }
 
 
+def _sizes(budget: Budget) -> dict:
+    """The full suite's sizes for ``full``, the quick ones for any other suite (``quick``, a test's)."""
+    return LM_BUDGETS["full" if budget.name == "full" else "quick"]
+
+
 def _train_config(budget: Budget, model: str, seed: int) -> dict:
     arch, predictor = MODELS[model]
-    return {**LM_BUDGETS[budget.name]["train"], "arch": arch, "predictor": predictor, "seed": seed}
+    return {**_sizes(budget)["train"], "arch": arch, "predictor": predictor, "seed": seed}
 
 
 def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     seed = seeds[0]   # one seed: each model is minutes of training on two cores
-    sizes = LM_BUDGETS[budget.name]
+    sizes = _sizes(budget)
     probe = {key: sizes[key] for key in ("lags", "identity_source", "identity_train_size", "identity_vocab", "roles",
                                          "ud_roles", "ud_train_size", "n_boot") if key in sizes}
     jobs: list[Job] = [FunctionJob(MODULE, "lm_perplexity", {"model": model, "train": _train_config(budget, model, seed),
