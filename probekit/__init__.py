@@ -14,6 +14,7 @@ from probekit.tasks import Targets, Task, TaskData
 
 import probekit.encoders  # noqa: E402,F401  (registers the built-in encoders)
 import probekit.probes  # noqa: E402,F401  (registers the built-in probes)
+import probekit.encoders.lm  # noqa: E402,F401  (registers `lm`: it builds on probekit.lm, a floor above the encoders)
 
 from probekit.experiment import RunConfig, load_results, run, run_all, save_record  # noqa: E402
 

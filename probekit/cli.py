@@ -230,7 +230,13 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
     from probekit.experiment import load_results
     from probekit.report import compare_tables, render, results_frame
 
-    frame = results_frame(load_results(list(paths) or None))
+    from probekit.lm.report import echo_lm_tables, split_lm_records
+
+    lm_records, records = split_lm_records(load_results(list(paths) or None))
+    echo_lm_tables(lm_records, fmt)
+    if lm_records and not records:
+        return
+    frame = results_frame(records)
     if task_filter:
         frame = frame[frame.task.isin(task_filter)]
     for title, table, note in compare_tables(frame, all_rows):
@@ -254,9 +260,11 @@ def plot(paths, output, metric, x_axis) -> None:
     from probekit.experiment import load_results
     from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
 
+    from probekit.lm.report import split_lm_records
+
     check_writable(output, "-o file")
     draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
-    draw(results_frame(load_results(list(paths) or None)), output, metric)
+    draw(results_frame(split_lm_records(load_results(list(paths) or None))[1]), output, metric)
     click.echo(f"wrote {output}", err=True)
 
 
@@ -425,6 +433,11 @@ def study(study, source, quick, seeds) -> None:
                else depth_study_configs(quick, tuple(seeds)))
     for arguments in cli_commands(configs):
         click.echo(shlex.join(arguments))
+
+
+from probekit.lm.cli import attach as _attach_lm  # noqa: E402  (the `probekit lm` group)
+
+_attach_lm(main, _Group)
 
 
 @main.group(cls=_Group)

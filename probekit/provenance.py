@@ -26,8 +26,11 @@ PRESENTATION_MODULES = (
     "probekit.cli",
     "probekit.report",
     "probekit.dilution.report",
+    "probekit.lm.cli",
+    "probekit.lm.report",
     "probekit.reproduce",            # the package: the suite's order and page writing
     "probekit.reproduce.content",
+    "probekit.reproduce.lm",
     "probekit.reproduce.output",
     "probekit.reproduce.structure",
     "probekit.reproduce.tables",

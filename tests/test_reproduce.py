@@ -46,10 +46,16 @@ def suite(tmp_path_factory):
     """`probekit reproduce --quick` (the real quick suite, default seeds) into a temporary folder:
     about 50 s on 2 cores. UD English EWT comes from PROBEKIT_DATA or ../shared."""
     data = Path(os.environ.get("PROBEKIT_DATA") or REPO.parent / "shared" / "data" / "ud-english-ewt")
-    if not (data / "en_ewt-ud-dev.conllu").is_file():
-        from conftest import missing_resource
+    from conftest import missing_resource
 
+    from probekit.lm.corpus import wikitext_dir
+
+    if not (data / "en_ewt-ud-dev.conllu").is_file():
         missing_resource(f"UD English EWT at {data}", "set PROBEKIT_DATA to the folder of its .conllu files")
+
+    if not (wikitext_dir() / "valid.txt").is_file():   # the lm section's text
+        missing_resource(f"WikiText-2 at {wikitext_dir()}",
+                         "set PROBEKIT_WIKITEXT to the folder of valid.txt and test.txt")
     out = tmp_path_factory.mktemp("results")
     events = []
     before = os.environ.get("PROBEKIT_DATA")

@@ -51,26 +51,10 @@ LN2 = math.log(2.0)
 
 
 def _build_model(n_inputs: int, n_outputs: int, dim: int, hidden: int, layers: int, dropout: float):
-    from torch import nn
+    """The GRU LM module shared with ``probekit lm train --arch gru`` (:mod:`probekit.encoders.gru_net`)."""
+    from probekit.encoders.gru_net import GRULanguageModel
 
-    class GRULanguageModel(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embedding = nn.Embedding(n_inputs, dim, padding_idx=PAD)
-            self.gru = nn.GRU(dim, hidden, num_layers=layers, batch_first=True,
-                              dropout=dropout if layers > 1 else 0.0)
-            self.dropout = nn.Dropout(dropout)
-            self.head = nn.Linear(hidden, n_outputs)
-
-        def states(self, ids, state=None):
-            """Top-layer states ``(batch, time, hidden)`` and the final state of every layer."""
-            return self.gru(self.dropout(self.embedding(ids)), state)
-
-        def forward(self, ids, state=None):
-            out, state = self.states(ids, state)
-            return self.head(self.dropout(out)), state
-
-    return GRULanguageModel()
+    return GRULanguageModel(n_inputs, n_outputs, dim, hidden, layers, dropout, padding_idx=PAD)
 
 
 @register_encoder(NAME)

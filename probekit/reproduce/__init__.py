@@ -57,6 +57,7 @@ from probekit.reproduce.content import (
     DILUTION_SECTION, EMPIRICAL, IDENTITY_SECTION, LADDER_SECTION, THEORY, bound_table, dilution_jobs,
     dilution_report, identity_jobs, identity_report, ladder_jobs, ladder_report,
 )
+from probekit.reproduce.lm import LM_SECTION
 from probekit.reproduce.output import (
     README_DIFFERENCES, README_INTRO, fill, report_dir, update_budgets, write_readme, write_section, write_summary,
 )
@@ -75,7 +76,8 @@ from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag, ratio
 
 __all__ = [
     "BIGRU", "BUDGETS", "check", "DEFAULT_OUT", "DEFAULT_SEEDS", "DILUTION_SECTION", "EMA_HEBB_LINEAR", "EMA_LINEAR",
-    "EMPIRICAL", "FULL", "FUNCTION_RECORD_VERSION", "IDENTITY_SECTION", "LADDER_SECTION", "PAPER_FIGURES",
+    "EMPIRICAL", "FULL", "FUNCTION_RECORD_VERSION", "IDENTITY_SECTION", "LADDER_SECTION", "LM_SECTION",
+    "PAPER_FIGURES",
     "QUICK", "README_DIFFERENCES", "README_INTRO", "SCALE", "SECTIONS", "SELECTIVITY_CONDITIONS",
     "SELECTIVITY_SECTION", "STRUCTURE_CONDITIONS", "STRUCTURE_SECTION", "THEORY", "TYPE", "TYPE_POSITION",
     "ZERO_LABEL", "Budget", "Claim", "Condition", "FunctionJob", "Job", "Progress", "Section", "SectionOutcome",
@@ -90,7 +92,7 @@ __all__ = [
 #: The suite, in report order. :func:`reproduce` and :func:`select_sections` read it from here
 #: (tests replace it with ``monkeypatch.setattr(probekit.reproduce, "SECTIONS", ...)``).
 SECTIONS: tuple[Section, ...] = (STRUCTURE_SECTION, SELECTIVITY_SECTION, IDENTITY_SECTION, DILUTION_SECTION,
-                                 LADDER_SECTION)
+                                 LADDER_SECTION, LM_SECTION)
 
 
 def section_names() -> list[str]:

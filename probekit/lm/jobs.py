@@ -1,0 +1,93 @@
+"""What the ``lm`` section of ``probekit reproduce`` computes, one function per job: train (or reuse)
+a model and score it on held-out text (:func:`lm_perplexity`), and probe a trained model's states
+(:func:`lm_probes`). The section itself (sizes, claims, page) is :mod:`probekit.reproduce.lm`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def trained_folder(train: dict) -> Path:
+    """Train ``train`` (a :class:`~probekit.lm.train.TrainConfig` as a dict) into the cache, or reuse it.
+
+    The folder is keyed by the config and by the code fingerprint: a model trained by other code
+    is never reused, so a record made from it cannot pass for one of this code's."""
+    from probekit.cache import default_cache_root
+    from probekit.lm.train import TrainConfig, default_threads, load_checkpoint, train as run_training
+    from probekit.provenance import code_fingerprint
+
+    config = TrainConfig.from_dict(train)
+    folder = default_cache_root() / "lm" / f"{config.key()}-{code_fingerprint()}"
+    state = load_checkpoint(folder) if folder.is_dir() else None
+    if state is None or not state.get("finished"):
+        run_training(config, folder, threads=default_threads(), progress=False)
+    return folder
+
+
+def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int | None = None) -> pd.DataFrame:
+    """Train (or reuse) one model and evaluate it: its loss curve, each row with the test figures."""
+    from probekit.lm.evaluate import evaluate
+    from probekit.lm.train import default_threads
+
+    record = evaluate(trained_folder(train), n_boot=n_boot, threads=default_threads(), max_articles=max_articles)
+    m = record["metrics"]
+    fixed = {"model": model, "split": record["data"]["split_name"], "parameters": m["parameters"],
+             "width": record["data"]["width"], "vocab_size": record["data"]["vocab_size"],
+             "train_tokens": m["train_tokens_seen"], "train_s": m["train_seconds"],
+             "perplexity": m["perplexity"]["value"], "perplexity_lo": m["perplexity"]["ci_low"],
+             "perplexity_hi": m["perplexity"]["ci_high"], "bits": m["bits_per_token"]["value"],
+             "bits_lo": m["bits_per_token"]["ci_low"], "bits_hi": m["bits_per_token"]["ci_high"],
+             "unigram_perplexity": m["unigram_perplexity"]["value"], "test_tokens": m["predicted_tokens"],
+             "oov_rate": m["oov_rate"]}
+    return pd.DataFrame([{**fixed, **point} for point in record["curve"]])
+
+
+def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
+                   roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud"):
+    from probekit.experiment import RunConfig
+    from probekit.studies import ENCODER_VOCAB, IDENTITY_PROBE_OPTIONS
+
+    if folder is None:
+        stream, sentence = ("ema", {"reset": False, "max_vocab": ENCODER_VOCAB}), ("ema", {"max_vocab": ENCODER_VOCAB})
+    else:
+        from probekit.cache import cache_ref
+
+        stream = ("lm", {"checkpoint": cache_ref(folder), "num_threads": 2})
+        sentence = ("lm", {"checkpoint": cache_ref(folder), "context": "sentence", "num_threads": 2})
+    probe = {k: list(v) for k, v in IDENTITY_PROBE_OPTIONS.items()}
+    configs = [RunConfig(encoder=stream[0], task="identity", probe="linear", seed=seed, train_size=identity_train_size,
+                         encoder_options=stream[1], probe_options=probe, n_boot=n_boot,
+                         task_options={"source": identity_source, "vocab_size": identity_vocab, "lag": lag}) for lag in lags]
+    configs.append(RunConfig(encoder=sentence[0], task="roles", probe="linear", seed=seed,
+                             encoder_options=sentence[1], task_options=dict(roles), n_boot=n_boot))
+    configs.append(RunConfig(encoder=sentence[0], task="ud-roles", probe="linear", seed=seed, train_size=ud_train_size,
+                             encoder_options=sentence[1], task_options=dict(ud_roles), n_boot=n_boot))
+    return configs
+
+
+def lm_probes(model: str, train: dict | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
+              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud") -> pd.DataFrame:
+    """Identity bits by lag (``identity_source``: EWT, or the grammar in the quick suite, which spares
+    parsing EWT's training file) and role accuracy (roles, ud-roles) read from one model's states."""
+    from probekit.experiment import run_all
+
+    folder = None if train is None else trained_folder(train)
+    rows = []
+    for config in _probe_configs(model, folder, seed, lags, identity_train_size, identity_vocab, roles, ud_roles,
+                                 ud_train_size, n_boot, identity_source):
+        for record in run_all(config):
+            m = record["metrics"]
+            v = m.get("v_information_bits") or {}
+            rows.append({"model": model, "task": config.task, "lag": config.task_options.get("lag"),
+                         "accuracy": m["accuracy"]["value"], "accuracy_lo": m["accuracy"]["ci_low"],
+                         "accuracy_hi": m["accuracy"]["ci_high"], "bits": v.get("value", math.nan),
+                         "bits_lo": v.get("ci_low", math.nan), "bits_hi": v.get("ci_high", math.nan),
+                         "majority": record["baselines"]["majority"]["accuracy"]["value"],
+                         "train_words": record["data"]["train_words"], "test_words": record["data"]["test_words"]})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- report
