@@ -38,6 +38,7 @@ import numpy as np
 
 from probekit.contracts import cache_key_parts
 from probekit.errors import ProbekitError
+from probekit.io import default_cache_root  # noqa: F401  (re-exported: callers import it from here)
 from probekit.features import Features
 from probekit.io import json_default
 
@@ -45,12 +46,6 @@ from probekit.io import json_default
 CACHE_FORMAT = 2  # 2: entries store Features.layer_blocks
 _TMP_PREFIX = ".tmp-"
 _ENTRY_FILES = ("X.npy", "offsets.npy", "meta.json", "description.json")
-
-
-def default_cache_root() -> Path:
-    """``$PROBEKIT_CACHE``, else ``~/.cache/probekit``."""
-    env = os.environ.get("PROBEKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
 
 
 def human_size(n_bytes: int | float) -> str:

@@ -23,6 +23,8 @@ import conllu
 import numpy as np
 
 from probekit.errors import ProbekitError
+from probekit.io import atomic_write, default_cache_root
+from probekit.parse_cache import cached_parse
 
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*$")
@@ -197,18 +199,30 @@ def parse_conllu(text: str, source: str = "<string>") -> list[Sentence]:
     return sentences
 
 
-def read_conllu(path: str | os.PathLike, name: str | None = None) -> Corpus:
-    """Read a CoNLL-U file into a :class:`Corpus`."""
+def read_conllu(path: str | os.PathLike, name: str | None = None, cache: bool = True) -> Corpus:
+    """Read a CoNLL-U file into a :class:`Corpus`.
+
+    With ``cache`` the parse is stored in and served from :mod:`probekit.parse_cache`, keyed
+    by the file's content (an edited file is parsed again).
+    """
     path = Path(path)
     if not path.is_file():
         raise ProbekitError(f"CoNLL-U file {str(path)!r} does not exist. Check the path.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ProbekitError(f"{path}:{line}: not valid UTF-8 (CoNLL-U files must be UTF-8). "
-                            f"Re-encode the file, e.g. with `iconv -t utf-8`.") from None
-    sentences = parse_conllu(text, str(path))
+    data = path.read_bytes()
+
+    def parse() -> list[Sentence]:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ProbekitError(f"{path}:{line}: not valid UTF-8 (CoNLL-U files must be UTF-8). "
+                                f"Re-encode the file, e.g. with `iconv -t utf-8`.") from None
+        return parse_conllu(text, str(path))
+
+    if cache:
+        sentences = cached_parse(data, parse, Sentence, default_cache_root(), atomic_write)
+    else:
+        sentences = parse()
     if not sentences:
         raise ProbekitError(f"{path}: no sentences found. Is it a CoNLL-U file?")
     return Corpus(sentences, name=name or path.stem)
