@@ -41,18 +41,13 @@ import numpy as np
 from probekit.contracts import cache_key_parts
 from probekit.errors import ProbekitError
 from probekit.features import Features
-from probekit.io import is_stale_temp, json_default, remove_stale_temps, temp_prefix
+from probekit.io import (  # noqa: F401  (default_cache_root: re-exported, callers import it from here)
+    default_cache_root, is_stale_temp, json_default, remove_stale_temps, temp_prefix)
 
 #: Version of the on-disk entry layout; part of every key, so a layout change is a miss.
 CACHE_FORMAT = 2  # 2: entries store Features.layer_blocks
 _TMP_PREFIX = ".tmp-"
 _ENTRY_FILES = ("X.npy", "offsets.npy", "meta.json", "description.json")
-
-
-def default_cache_root() -> Path:
-    """``$PROBEKIT_CACHE``, else ``~/.cache/probekit``."""
-    env = os.environ.get("PROBEKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
 
 
 #: An option may name a folder inside the cache as ``cache:<path relative to the cache root>``

@@ -15,6 +15,8 @@ shifted column. Writing goes through the ``conllu`` package's serializer.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -25,6 +27,8 @@ import conllu
 import numpy as np
 
 from probekit.errors import ProbekitError
+from probekit.io import atomic_write, default_cache_root
+from probekit.parse_cache import cached_parse
 
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*$")
@@ -235,13 +239,27 @@ def parse_conllu(text: str, source: str = "<string>") -> list[Sentence]:
     return sentences
 
 
-def read_conllu(path: str | os.PathLike, name: str | None = None) -> Corpus:
-    """Read a CoNLL-U file into a :class:`Corpus`."""
+@functools.lru_cache(maxsize=1)
+def _reader_digest() -> str:
+    """sha256 of this module's source: part of the parse cache's key (see :mod:`probekit.parse_cache`)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def read_conllu(path: str | os.PathLike, name: str | None = None, cache: bool = True) -> Corpus:
+    """Read a CoNLL-U file into a :class:`Corpus`.
+
+    With ``cache`` the parse is stored in and served from :mod:`probekit.parse_cache`, keyed
+    by the file's content and this reader's source (an edited file or reader is parsed again).
+    """
     from probekit.io import read_text
 
     path = Path(path)
     text = read_text(path, "CoNLL-U file")
-    sentences = parse_conllu(text, str(path))
+    if cache:
+        sentences = cached_parse(text.encode("utf-8"), lambda: parse_conllu(text, str(path)), Sentence,
+                                 default_cache_root(), atomic_write, parser=_reader_digest())
+    else:
+        sentences = parse_conllu(text, str(path))
     if not sentences:
         raise ProbekitError(f"{path}: no sentences found. Is it a CoNLL-U file?")
     return Corpus(sentences, name=name or path.stem)

@@ -132,6 +132,12 @@ def _file_mode() -> int:
 TEMP_FILES = ".*.tmp"
 
 
+def default_cache_root() -> Path:
+    """``$PROBEKIT_CACHE``, else ``~/.cache/probekit`` (the feature and parsed-corpus caches)."""
+    env = os.environ.get("PROBEKIT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 

@@ -5,12 +5,12 @@ BLAS and torch's intra-op pool lose to thread start-up and spin-waiting, 5-10x o
 2-core machine, and one thread makes timings independent of the machine's core count.
 Parallelism belongs one level up (several runs at once).
 
-* :func:`single_threaded`: BLAS and OpenMP on one thread (the linear and Hebbian probes).
+* :func:`single_threaded`: BLAS and OpenMP on one thread (the Hebbian probe).
   At the default size (50,000 x 256) one thread was faster than two even on an idle 2-core
   machine (lbfgs 1.1 s vs 1.6-2.1 s; the Hebbian readout 1.3 s vs 1.9-2.1 s).
-* :func:`single_threaded_blas`: BLAS only (the EMA encoder, which runs its own thread pool).
 * :func:`torch_threads`: ``n`` torch intra-op threads (the trainable encoders' ``num_threads``).
-* :func:`one_torch_thread`: one torch thread and single-threaded BLAS (the torch probes).
+* :func:`one_torch_thread`: one torch thread and single-threaded BLAS (the torch probes and the
+  linear probe, whose products run in torch).
 
 Each restores the previous setting when its block ends.
 """
@@ -26,11 +26,6 @@ from threadpoolctl import threadpool_limits
 def single_threaded() -> threadpool_limits:
     """Limit BLAS and OpenMP to one thread for the ``with`` block."""
     return threadpool_limits(limits=1)
-
-
-def single_threaded_blas() -> threadpool_limits:
-    """Limit BLAS (only) to one thread for the ``with`` block."""
-    return threadpool_limits(1, user_api="blas")
 
 
 @contextlib.contextmanager
