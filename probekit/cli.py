@@ -61,22 +61,6 @@ class CommaList(click.ParamType):
         return values
 
 
-def _plugins() -> None:
-    """Import the modules named in ``PROBEKIT_PLUGINS`` (comma-separated), so that components they
-    register in Python are visible to every command (docs/extending.md)."""
-    import importlib
-    import os
-
-    for name in (n.strip() for n in os.environ.get("PROBEKIT_PLUGINS", "").split(",")):
-        if not name:
-            continue
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ProbekitError(f"PROBEKIT_PLUGINS names {name!r}, which cannot be imported ({exc}). "
-                                f"Put its folder on PYTHONPATH or fix the name.") from None
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="probekit")
 def main() -> None:
@@ -90,7 +74,9 @@ def main() -> None:
 
     import probekit  # noqa: F401  (registers the built-in components)
 
-    _plugins()
+    from probekit.registry import load_plugins
+
+    load_plugins()
 
     # Library warnings (e.g. a probe that did not converge) as one readable line each.
     warnings.formatwarning = lambda message, category, *args, **kwargs: \

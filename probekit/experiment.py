@@ -88,6 +88,31 @@ class _Timer:
         return value
 
 
+def _components(config: RunConfig):
+    """Build a config's task, encoder and first probe (checking every name and option) before any work."""
+    task_name = resolve_task_name(config.task)
+    task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
+    probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
+    encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
+                              f"encoder {config.encoder!r}")
+
+    def new_probe():
+        return contracts.check(_with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed),
+                               f"probe {probe_name!r}")
+
+    fresh = [new_probe()]  # made before any work, so that a bad probe option fails early
+    if (config.control or config.mdl) and contracts.is_unsupervised_probe(fresh[0]):
+        raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
+                            f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
+    return task_name, task, probe_name, encoder, new_probe, fresh
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise the :class:`ProbekitError` that :func:`run_all` would raise for a bad name or option,
+    without loading data or computing anything (a sweep checks every config before running any)."""
+    _components(config)
+
+
 def run(config: RunConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Run one configuration and return its result record (a JSON-ready dict).
 
@@ -110,20 +135,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
     """
     say = progress or (lambda stage: None)
     timer = _Timer()
-    task_name = resolve_task_name(config.task)
-    task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
-    probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
-    encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
-                              f"encoder {config.encoder!r}")
-
-    def new_probe():
-        return contracts.check(_with_seed(registry.probes, probe_name, dict(config.probe_options), config.seed),
-                               f"probe {probe_name!r}")
-
-    fresh = [new_probe()]  # made before any work, so that a bad probe option fails early
-    if (config.control or config.mdl) and contracts.is_unsupervised_probe(fresh[0]):
-        raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
-                            f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
+    task_name, task, probe_name, encoder, new_probe, fresh = _components(config)
 
     say("loading data")
     data = timer("load", task.load)

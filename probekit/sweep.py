@@ -1,20 +1,31 @@
-"""A sweep: one base :class:`~probekit.experiment.RunConfig` expanded over seeds, training
-sizes and lags, one config per combination (each run gives its own record).
+"""A sweep: a list of :class:`~probekit.experiment.RunConfig` with stable ids, run through an
+executor with one writer.
 
-The command line's ``--seeds``, ``--train-size``/``--learning-curve`` and ``--lags`` call
-:func:`expand`; Python users call it directly and run the configs with
-:func:`probekit.experiment.run_all`.
+A :class:`Sweep` comes from a grid (:mod:`probekit.grid`: a TOML file or a dict), or from one
+base config over seeds x training sizes x lags (:func:`expand`: what ``probekit run``'s
+``--seeds``, ``--train-size``/``--learning-curve`` and ``--lags`` do). Nothing else expands
+grids. :meth:`Sweep.validate` checks every config before any runs; :meth:`Sweep.run` skips
+jobs whose records exist and were made by this code, hands the rest to an executor
+(:mod:`probekit.executors`: local processes or Ray), and writes each job's records itself, as
+results come back, atomically (:func:`probekit.records.save_record`): workers only compute.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Sequence
+import functools
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
+from probekit import registry
 from probekit.errors import ProbekitError
-from probekit.experiment import RunConfig
+from probekit.executors import Executor, Failure, make_executor
+from probekit.experiment import RunConfig, check_config, record_key, run_all
+from probekit.grid import grid_configs, load_grid
+from probekit.records import DEFAULT_RESULTS_DIR, is_current, save_record
 
-__all__ = ["DEFAULT_LEARNING_CURVE", "expand"]
+__all__ = ["DEFAULT_LEARNING_CURVE", "JobOutcome", "Sweep", "expand", "job_label"]
 
 #: training sizes of ``--learning-curve`` (None: all training sentences).
 DEFAULT_LEARNING_CURVE = (25, 100, 400, 1600, None)
@@ -40,3 +51,123 @@ def expand(base: RunConfig, seeds: Sequence[int] | None = None, train_sizes: Seq
         for size in (train_sizes if train_sizes is not None else [base.train_size])
         for lag in (lags if lags is not None else [None])
     ]
+
+
+def job_label(config: RunConfig) -> str:
+    """``task[ lag K] | encoder[options] + probe | seed S``: how progress and summaries name a job."""
+    options = ",".join(f"{k}={v}" for k, v in sorted(config.encoder_options.items()))
+    encoder = config.encoder + (f"[{options}]" if options else "")
+    lag = config.task_options.get("lag")
+    return f"{config.task}{'' if lag is None else f' lag {lag}'} | {encoder} + {config.probe or 'default'} | seed {config.seed}"
+
+
+@dataclass
+class JobOutcome:
+    """What became of one job: ``done`` (computed now), ``reused`` (its records existed) or ``failed``."""
+
+    index: int
+    config: RunConfig
+    status: str
+    records: list[dict] = field(default_factory=list)
+    error: str = ""
+    paths: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Sweep:
+    """Configs with stable ids (:func:`~probekit.experiment.record_key`), in a fixed order."""
+
+    configs: list[RunConfig]
+
+    def __post_init__(self) -> None:
+        if not self.configs:
+            raise ProbekitError("the sweep has no runs: give at least one config (an empty grid?).")
+        seen: dict[str, int] = {}
+        for index, key in enumerate(self.ids):
+            if key in seen:
+                raise ProbekitError(f"the sweep holds the same run twice (jobs {seen[key] + 1} and {index + 1}: "
+                                    f"{job_label(self.configs[index])}); remove the repeated value.")
+            seen[key] = index
+
+    @classmethod
+    def from_grid(cls, grid: dict[str, Any], where: str = "the grid") -> "Sweep":
+        return cls(grid_configs(grid, where))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Sweep":
+        return cls.from_grid(load_grid(path), f"grid {str(path)!r}")
+
+    @property
+    def ids(self) -> list[str]:
+        return [record_key(config) for config in self.configs]
+
+    def validate(self) -> None:
+        """Check every config's names and options before anything runs; the first bad one is an error
+        naming its job."""
+        for index, config in enumerate(self.configs, 1):
+            try:
+                check_config(config)
+            except ProbekitError as exc:
+                raise ProbekitError(f"job {index} of {len(self.configs)} ({job_label(config)}): {exc}") from None
+
+    def existing(self, out: str | Path = DEFAULT_RESULTS_DIR) -> dict[int, list[dict]]:
+        """The jobs (by index) whose records are in ``out`` and were made by this code."""
+        found = {}
+        for index, key in enumerate(self.ids):
+            records = _read(Path(out), key)
+            if records and is_current(records):
+                found[index] = records
+        return found
+
+    def run(self, out: str | Path = DEFAULT_RESULTS_DIR, executor: Executor | None = None, cache=None,
+            force: bool = False, progress: Callable[[JobOutcome], None] | None = None,
+            stage: Callable[[str], None] | None = None) -> list[JobOutcome]:
+        """Validate, then run every job not already done (all with ``force``) and write its records
+        to ``out`` as it finishes. Returns one outcome per job, in the sweep's order.
+
+        ``progress`` is called once per finished job; ``stage`` gets the stage messages of a job run
+        in this process (a serial local executor), as ``probekit run`` prints them.
+        """
+        self.validate()
+        executor = executor or make_executor("local", 1)
+        reuse = {} if force else self.existing(out)
+        outcomes: dict[int, JobOutcome] = {}
+        for index, records in reuse.items():
+            outcomes[index] = JobOutcome(index, self.configs[index], "reused", records)
+            if progress:
+                progress(outcomes[index])
+        todo = [i for i in range(len(self.configs)) if i not in reuse]
+        in_process = executor.name == "local" and executor.jobs == 1
+        compute = functools.partial(_compute, cache=cache, progress=stage if in_process else None)
+        for position, result in executor.run(compute, [self.configs[i] for i in todo], wants_gpu):
+            index = todo[position]
+            if isinstance(result, Failure):
+                outcome = JobOutcome(index, self.configs[index], "failed", error=result.message)
+            else:
+                paths = [save_record(record, out) for record in result]
+                outcome = JobOutcome(index, self.configs[index], "done", result, paths=paths)
+            outcomes[index] = outcome
+            if progress:
+                progress(outcome)
+        return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _compute(config: RunConfig, cache=None, progress=None) -> list[dict]:
+    """A worker's job: the records of one config (the driver writes them)."""
+    return run_all(config, progress=progress, cache=cache)
+
+
+def wants_gpu(config: RunConfig) -> bool:
+    """Whether a job should ask a cluster for a GPU: its encoder takes a ``device`` (transformers)."""
+    return "device" in registry.encoders.parameters(config.encoder)
+
+
+def _read(out: Path, key: str) -> list[dict]:
+    """The records of the job ``key`` in ``out`` (one, or one per layer); unreadable files are errors."""
+    records = []
+    for path in sorted(out.glob(f"*__{key}.json")) + sorted(out.glob(f"*__{key}-L*.json")):
+        try:
+            records.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ProbekitError(f"{path}: not a readable record ({exc}); delete it or run with --force.") from None
+    return records

@@ -54,3 +54,27 @@ def one_torch_thread() -> Iterator[None]:
     """One torch intra-op thread and single-threaded BLAS inside the block."""
     with torch_threads(1), single_threaded():
         yield
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """Threads each of ``jobs`` concurrent jobs may use so that jobs x threads <= cores (at least 1)."""
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
+
+
+def limit_process_threads(n: int) -> None:
+    """Hold this whole process (a sweep's worker) to ``n`` BLAS, OpenMP, numba and torch threads.
+
+    Set once when a worker starts, for the rest of its life; the ``with`` blocks above still
+    narrow it further. Environment variables cover libraries loaded later.
+    """
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[name] = str(n)
+    threadpool_limits(limits=n)
+    import torch
+
+    torch.set_num_threads(n)

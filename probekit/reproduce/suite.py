@@ -27,7 +27,9 @@ from probekit.errors import ProbekitError
 from probekit.experiment import RunConfig, run_all
 from probekit.io import atomic_write_json
 from probekit.provenance import code_fingerprint, git_commit, package_versions
+from probekit.records import is_current
 from probekit.studies import IDENTITY_PROBE_OPTIONS
+from probekit.sweep import job_label as sweep_job_label
 
 
 DEFAULT_OUT = Path("results")
@@ -153,12 +155,7 @@ def job_label(job) -> str:
     raise TypeError(f"not a reproduce job: {job!r}")
 
 
-@job_label.register
-def _(job: RunConfig) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted(job.encoder_options.items()))
-    encoder = job.encoder + (f"[{options}]" if options else "")
-    lag = job.task_options.get("lag")
-    return f"{job.task}{'' if lag is None else f' lag {lag}'} | {encoder} + {job.probe or 'default'} | seed {job.seed}"
+job_label.register(RunConfig, sweep_job_label)
 
 
 @job_label.register
@@ -318,14 +315,6 @@ def _existing(folder: Path, key: str) -> list[dict]:
                 raise ProbekitError(f"{path}: not a readable record ({exc}); delete it or rerun with --force.") \
                     from None
     return records
-
-
-def is_current(records: list[dict]) -> bool:
-    """Whether a job's records were made by the code now running (same :func:`code_fingerprint`).
-
-    A record's config hash says *what* was computed; the fingerprint says *with which code*. Both must
-    match before a record is reused, so a changed probe or encoder never hides behind an old record."""
-    return all(r.get("code_fingerprint") == code_fingerprint() for r in records)
 
 
 def _record_paths(folder: Path, records: list[dict]) -> list[str]:
