@@ -35,8 +35,8 @@ class RayExecutor:
                                 f"(or pip install 'probekit[ray]').") from None
         self._ray = ray
         self._started = False
+        _check_reachable(address)
         if not ray.is_initialized():
-            _check_reachable(address)
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)

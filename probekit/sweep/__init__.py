@@ -1,7 +1,7 @@
 """A sweep: a list of :class:`~probekit.experiment.RunConfig` with stable ids, run through an
 executor with one writer.
 
-A :class:`Sweep` comes from a grid (:mod:`probekit.grid`: a TOML file or a dict), or from one
+A :class:`Sweep` comes from a grid (:mod:`probekit.sweep.grid`: a TOML file or a dict), or from one
 base config over seeds x training sizes x lags (:func:`expand`: what ``probekit run``'s
 ``--seeds``, ``--train-size``/``--learning-curve`` and ``--lags`` do). Nothing else expands
 grids. :meth:`Sweep.validate` checks every config before any runs; :meth:`Sweep.run` skips
@@ -22,10 +22,10 @@ from probekit import registry
 from probekit.errors import ProbekitError
 from probekit.executors import Executor, Failure, make_executor
 from probekit.experiment import RunConfig, check_config, record_key, run_all
-from probekit.grid import grid_configs, load_grid
+from probekit.sweep.grid import grid_configs, load_grid
 from probekit.records import DEFAULT_RESULTS_DIR, is_current, save_record
 
-__all__ = ["DEFAULT_LEARNING_CURVE", "JobOutcome", "Sweep", "expand", "job_label"]
+__all__ = ["DEFAULT_LEARNING_CURVE", "JobOutcome", "Sweep", "expand", "job_label", "sweep_summary"]
 
 #: training sizes of ``--learning-curve`` (None: all training sentences).
 DEFAULT_LEARNING_CURVE = (25, 100, 400, 1600, None)
@@ -171,3 +171,21 @@ def _read(out: Path, key: str) -> list[dict]:
         except (OSError, json.JSONDecodeError) as exc:
             raise ProbekitError(f"{path}: not a readable record ({exc}); delete it or run with --force.") from None
     return records
+
+
+def sweep_summary(sweep: Sweep, out: str | Path, outcomes: list[JobOutcome] | None = None):
+    """One row per job: its number, id, label, training size and status (with the error of a failed
+    job). Without ``outcomes`` (a dry run) the status says whether the job has current records in ``out``."""
+    import pandas as pd
+
+    existing = sweep.existing(out) if outcomes is None else {}
+    by_index = {o.index: o for o in outcomes or []}
+    rows = []
+    for index, (key, config) in enumerate(zip(sweep.ids, sweep.configs)):
+        outcome = by_index.get(index)
+        status = outcome.status if outcome else ("has records" if index in existing else
+                                                 "to run" if outcomes is None else "not run")
+        rows.append({"job": index + 1, "id": key, "run": job_label(config).replace(" | ", " / "),
+                     "train size": "all" if config.train_size is None else config.train_size,
+                     "status": status, "error": outcome.error if outcome else ""})
+    return pd.DataFrame(rows)
