@@ -83,7 +83,7 @@ class Sweep:
         if not self.configs:
             raise ProbekitError("the sweep has no runs: give at least one config (an empty grid?).")
         seen: dict[str, int] = {}
-        for index, key in enumerate(self.ids):
+        for index, key in enumerate(config.key() for config in self.configs):   # reads no task file yet
             if key in seen:
                 raise ProbekitError(f"the sweep holds the same run twice (jobs {seen[key] + 1} and {index + 1}: "
                                     f"{job_label(self.configs[index])}); remove the repeated value.")
