@@ -65,16 +65,20 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 
 
 def limit_process_threads(n: int) -> None:
-    """Hold this whole process (a sweep's worker) to ``n`` BLAS, OpenMP, numba and torch threads.
+    """Hold this whole process (a sweep's worker) to one BLAS and OpenMP thread and ``n`` torch threads.
 
-    Set once when a worker starts, for the rest of its life; the ``with`` blocks above still
-    narrow it further. Environment variables cover libraries loaded later.
+    Set once when a worker starts, for the rest of its life. BLAS is held to one thread whatever
+    ``n`` is: its results depend on its thread count (measured: linear-probe metrics changed in
+    their last digits between 2 threads and 1), and a job in this process
+    (:func:`single_threaded` around it) uses one too, so a record is the same whatever ``--jobs``.
+    Environment variables cover libraries loaded later.
     """
     import os
 
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[name] = str(n)
-    threadpool_limits(limits=n)
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    os.environ["NUMBA_NUM_THREADS"] = str(n)
+    threadpool_limits(limits=1)
     import torch
 
     torch.set_num_threads(n)

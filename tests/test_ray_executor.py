@@ -13,7 +13,7 @@ from probekit.errors import ProbekitError
 from probekit.executors import make_executor
 from probekit.sweep import Sweep
 
-TINY = {"encoder": ["type", "position"], "task": "roles", "probe": "linear", "seed": [0, 1], "n_boot": 100,
+TINY = {"encoder": ["ema", "position"], "task": "roles", "probe": "linear", "seed": [0, 1], "n_boot": 100,
         "task_options": {"n_train": 100, "n_test": 40}}
 
 

@@ -138,7 +138,9 @@ def test_bad_grid_files_name_the_file(tmp_path):
 
 
 def test_two_local_jobs_equal_serial_and_existing_records_are_reused(tmp_path):
-    sweep = Sweep.from_grid({**TINY, "encoder": ["type", "position"], "seed": [0, 1]})
+    """EMA features into the linear probe: float products whose last digits changed with BLAS's
+    thread count before every job ran BLAS on one thread."""
+    sweep = Sweep.from_grid({**TINY, "encoder": ["ema", "position"], "seed": [0, 1]})
     serial = sweep.run(tmp_path / "serial")
     parallel = sweep.run(tmp_path / "parallel", LocalExecutor(2))
     assert [o.status for o in parallel] == ["done"] * 4
@@ -266,13 +268,13 @@ def test_sweep_command_unknown_grid_field_suggests_the_right_one(tmp_path):
 def test_run_flags_build_the_same_configs_as_before_and_two_jobs_equal_one(tmp_path):
     """`probekit run --seeds --train-size` goes through the Sweep: its records have the ids of the configs
     expand() always made, and --jobs 2 writes the same records as --jobs 1."""
-    args = ["run", "-e", "type", "-t", "roles", "-p", "linear", "--seeds", "0,1", "--train-size", "50,all",
+    args = ["run", "-e", "ema", "-t", "roles", "-p", "linear", "--seeds", "0,1", "--train-size", "50,all",
             "-O", "n_train=100", "-O", "n_test=40", "--bootstrap", "100", "-q"]
     runner = CliRunner()
     for jobs in ("1", "2"):
         result = runner.invoke(main, [*args, "--out", str(tmp_path / jobs), "--jobs", jobs])
         assert result.exit_code == 0, result.output
-    base = RunConfig("type", "roles", probe="linear", n_boot=100, task_options={"n_train": 100, "n_test": 40})
+    base = RunConfig("ema", "roles", probe="linear", n_boot=100, task_options={"n_train": 100, "n_test": 40})
     expected = sorted(c.key() for c in expand(base, seeds=[0, 1], train_sizes=[50, None]))
     one = {p.name: json.loads(p.read_text()) for p in (tmp_path / "1").iterdir()}
     two = {p.name: json.loads(p.read_text()) for p in (tmp_path / "2").iterdir()}

@@ -3,7 +3,8 @@
 Workers come from a ``forkserver`` that has imported torch and probekit once (fast to start, and never a
 fork of a process whose OpenMP or torch threads are running). Each worker is held to
 ``cores // N`` threads (:func:`probekit.threads.threads_per_job`), so N jobs never oversubscribe
-the machine. At most N jobs are in flight, so when a worker dies (killed, out of memory) the
+the machine (BLAS always on one thread, in this process too: its results depend on its thread
+count, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
 jobs it may have been running are known: each is retried once alone in a fresh pool, and
 reported failed if it dies again; the other jobs go on. An interrupt (Ctrl-C) stops the workers
 at once; what the driver already wrote stays.
@@ -21,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from probekit.errors import ProbekitError
 from probekit.executors.worker import Failure, call, one_line, prepare
-from probekit.threads import threads_per_job
+from probekit.threads import single_threaded, threads_per_job
 
 #: imported once by the forkserver, so that every worker starts with them (torch alone takes seconds)
 PRELOAD = ["torch", "probekit", "probekit.sweep", "probekit.reproduce"]
@@ -41,7 +42,9 @@ class LocalExecutor:
         """Yield ``(index, fn(items[index]) or Failure)`` as jobs finish."""
         if self.jobs == 1:
             for index, item in enumerate(items):
-                yield index, call(fn, item)
+                with single_threaded():   # BLAS on one thread, as in a worker: the same numbers
+                    result = call(fn, item)
+                yield index, result
             return
         pending = deque(range(len(items)))
         while pending:
