@@ -20,17 +20,18 @@ from pathlib import Path
 
 from common import REPO, SHARED, cpu_model
 
-#: the parts of a record that are its numbers (timings, dates and provenance are left out)
-NUMBERS = ("metrics", "readouts", "baselines", "data", "rows", "columns")
+#: the parts of a record that are its results (timings, dates and provenance are left out);
+#: ``data`` (corpus sizes, feature shapes, the run's feature-cache hits) is compared on its own
+NUMBERS = ("metrics", "readouts", "baselines", "rows", "columns")
 
 
-def numbers(folder: Path) -> dict[str, str]:
-    """Every record under ``folder`` by file name -> canonical JSON of its numbers."""
+def numbers(folder: Path, parts: tuple[str, ...] = NUMBERS) -> dict[str, str]:
+    """Every record under ``folder`` by file name -> canonical JSON of its ``parts``."""
     found = {}
     for path in sorted(folder.rglob("*.json")):
         record = json.loads(path.read_text())
         if isinstance(record, dict) and "id" in record:
-            found[path.name] = json.dumps({k: record.get(k) for k in NUMBERS}, sort_keys=True)
+            found[path.name] = json.dumps({k: record.get(k) for k in parts}, sort_keys=True)
     return found
 
 
@@ -54,8 +55,9 @@ def reproduce_part(tmp: Path) -> dict:
                                env=environment(tmp, f"jobs{jobs}"))
         print(f"reproduce --quick --jobs {jobs}: {times[jobs]} s", flush=True)
     a, b = numbers(tmp / "jobs1" / "records"), numbers(tmp / "jobs2" / "records")
+    same_data = numbers(tmp / "jobs1" / "records", ("data",)) == numbers(tmp / "jobs2" / "records", ("data",))
     return {"wall_s": {f"jobs{k}": v for k, v in times.items()}, "speedup": round(times[1] / times[2], 2),
-            "records": len(a), "identical": a == b,
+            "records": len(a), "identical": a == b, "data_identical": same_data,
             "differing": sorted(k for k in a if a.get(k) != b.get(k)) + sorted(set(b) - set(a))}
 
 

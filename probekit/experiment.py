@@ -147,9 +147,11 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
     labels = y_train.labels if contracts.is_supervised_encoder(encoder) else None
     timer("encoder_fit", lambda: encoder.fit(train, labels))
     say("encoding")
+    before = None if cache is None else (cache.hits, cache.misses)
     f_train = timer("encode_train", lambda: cached_encode(encoder, train, cache))
     f_test = timer("encode_test", lambda: cached_encode(encoder, test, cache))
-    cache_use = None if cache is None else {"hits": cache.hits, "misses": cache.misses}
+    # this run's hits and misses (the cache object may have served other runs of this process first)
+    cache_use = None if cache is None else {"hits": cache.hits - before[0], "misses": cache.misses - before[1]}
 
     key = record_key(config)
     records = []
