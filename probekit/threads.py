@@ -68,9 +68,9 @@ def limit_process_threads(n: int) -> None:
     """Hold this whole process (a sweep's worker) to one BLAS and OpenMP thread and ``n`` torch threads.
 
     Set once when a worker starts, for the rest of its life. BLAS is held to one thread whatever
-    ``n`` is: its results depend on its thread count (measured: linear-probe metrics changed in
-    their last digits between 2 threads and 1), and a job in this process
-    (:func:`single_threaded` around it) uses one too, so a record is the same whatever ``--jobs``.
+    ``n`` is: a threaded BLAS may sum in another order (its results may depend on its thread
+    count), and a job run in the driver's process (:func:`single_threaded` around it) uses one
+    thread too, so a record cannot depend on ``--jobs``.
     Environment variables cover libraries loaded later.
     """
     import os

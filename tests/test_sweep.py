@@ -138,8 +138,7 @@ def test_bad_grid_files_name_the_file(tmp_path):
 
 
 def test_two_local_jobs_equal_serial_and_existing_records_are_reused(tmp_path):
-    """EMA features into the linear probe: float products whose last digits changed with BLAS's
-    thread count before every job ran BLAS on one thread."""
+    """EMA features into the linear probe (float arithmetic throughout), in workers and in this process."""
     sweep = Sweep.from_grid({**TINY, "encoder": ["ema", "position"], "seed": [0, 1]})
     serial = sweep.run(tmp_path / "serial")
     parallel = sweep.run(tmp_path / "parallel", LocalExecutor(2))
@@ -280,3 +279,15 @@ def test_run_flags_build_the_same_configs_as_before_and_two_jobs_equal_one(tmp_p
     two = {p.name: json.loads(p.read_text()) for p in (tmp_path / "2").iterdir()}
     assert sorted(r["id"] for r in one.values()) == expected and one.keys() == two.keys()
     assert all(one[name]["metrics"] == two[name]["metrics"] for name in one)
+
+
+def test_each_record_counts_its_own_runs_feature_cache_use(tmp_path, tiny_gpt2):
+    """One cache object serves every job run in this process: a record must count its own run's hits and
+    misses (train + test encodings: 2), not the object's totals, or it would depend on the runs before it."""
+    from probekit.cache import FeatureCache
+
+    sweep = Sweep.from_grid({**TINY, "encoder": "gpt2", "seed": [0, 1, 2],
+                             "encoder_options": {"model": str(tiny_gpt2), "layer": 1}})
+    outcomes = sweep.run(tmp_path / "runs", cache=FeatureCache(tmp_path / "cache"))
+    uses = [r["data"]["feature_cache"] for o in outcomes for r in o.records]
+    assert len(uses) == 3 and all(use["hits"] + use["misses"] == 2 for use in uses)

@@ -3,8 +3,8 @@
 Workers come from a ``forkserver`` that has imported torch and probekit once (fast to start, and never a
 fork of a process whose OpenMP or torch threads are running). Each worker is held to
 ``cores // N`` threads (:func:`probekit.threads.threads_per_job`), so N jobs never oversubscribe
-the machine (BLAS always on one thread, in this process too: its results depend on its thread
-count, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
+the machine (BLAS always on one thread, in this process too: a threaded BLAS may sum in another
+order, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
 jobs it may have been running are known: each is retried once alone in a fresh pool, and
 reported failed if it dies again; the other jobs go on. An interrupt (Ctrl-C) stops the workers
 at once; what the driver already wrote stays.
