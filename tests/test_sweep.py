@@ -37,8 +37,6 @@ def test_bad_sweeps_are_refused():
 
 import json
 import os
-import signal
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -48,7 +46,7 @@ from click.testing import CliRunner
 from probekit.cli import main
 from probekit.executors import Failure
 from probekit.executors.local import LocalExecutor
-from probekit.sweep import Sweep, job_label
+from probekit.sweep import Sweep
 from probekit.sweep.grid import grid_configs, load_grid
 
 #: small runs (about half a second each): the type and position baselines on a 100-sentence grammar corpus
