@@ -1,11 +1,23 @@
-"""probekit.sweep: one base config over seeds x training sizes x lags (what --seeds,
---train-size/--learning-curve and --lags do on the command line)."""
+"""probekit.sweep: grids, the Sweep and its executors (local processes here; Ray in test_ray_executor.py),
+and expand(): one base config over seeds x training sizes x lags (what --seeds, --train-size /
+--learning-curve and --lags do on the command line)."""
+
+import json
+import os
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from probekit.cli import main
 from probekit.errors import ProbekitError
+from probekit.executors import Failure
+from probekit.executors.local import LocalExecutor
 from probekit.experiment import RunConfig
-from probekit.sweep import DEFAULT_LEARNING_CURVE, expand
+from probekit.sweep import DEFAULT_LEARNING_CURVE, Sweep, expand
+from probekit.sweep.grid import grid_configs, load_grid
 
 
 def test_expand_crosses_seeds_sizes_and_lags_in_order():
@@ -34,20 +46,6 @@ def test_bad_sweeps_are_refused():
 
 
 # ----------------------------------------------------------------------------- grids and the Sweep
-
-import json
-import os
-import textwrap
-import time
-from pathlib import Path
-
-from click.testing import CliRunner
-
-from probekit.cli import main
-from probekit.executors import Failure
-from probekit.executors.local import LocalExecutor
-from probekit.sweep import Sweep
-from probekit.sweep.grid import grid_configs, load_grid
 
 #: small runs (about half a second each): the type and position baselines on a 100-sentence grammar corpus
 TINY = {"task": "roles", "probe": "linear", "n_boot": 100, "task_options": {"n_train": 100, "n_test": 40}}
