@@ -31,8 +31,15 @@ def numbers(folder: Path, parts: tuple[str, ...] = NUMBERS) -> dict[str, str]:
     for path in sorted(folder.rglob("*.json")):
         record = json.loads(path.read_text())
         if isinstance(record, dict) and "id" in record:
-            found[path.name] = json.dumps({k: record.get(k) for k in parts}, sort_keys=True)
+            found[path.name] = json.dumps(_without_timings({k: record.get(k) for k in parts}), sort_keys=True)
     return found
+
+
+def _without_timings(value):
+    """``value`` without the wall times some results carry (``metrics.mdl.seconds``)."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+    return value
 
 
 def probekit(*args: str, env: dict) -> float:
