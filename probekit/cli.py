@@ -80,20 +80,27 @@ class CommaList(click.ParamType):
         return values
 
 
-def _plugins() -> None:
-    """Import the modules named in ``PROBEKIT_PLUGINS`` (comma-separated), so that components they
-    register in Python are visible to every command (docs/extending.md)."""
-    import importlib
-    import os
+def _executor_options(command):
+    """--jobs, --executor and --address: how a command's runs are spread (probekit.executors)."""
+    for option in reversed([
+        click.option("--jobs", "-j", type=int, default=1, show_default=True,
+                     help="Runs at once on this machine (--executor local); each gets cores/JOBS threads."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="local: this machine's processes; ray: Ray tasks (pip install -e \".[ray]\")."),
+        click.option("--address", default=None, metavar="ADDR",
+                     help="--executor ray: the cluster's head (HOST:PORT, ray://HOST:PORT or auto); "
+                          "default: a local Ray instance."),
+    ]):
+        command = option(command)
+    return command
 
-    for name in (n.strip() for n in os.environ.get("PROBEKIT_PLUGINS", "").split(",")):
-        if not name:
-            continue
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ProbekitError(f"PROBEKIT_PLUGINS names {name!r}, which cannot be imported ({exc}). "
-                                f"Put its folder on PYTHONPATH or fix the name.") from None
+
+def _executor(kind: str, jobs: int, address: str | None):
+    from probekit.executors import make_executor
+
+    if kind == "ray" and jobs != 1:
+        raise ProbekitError("--jobs is for --executor local; a Ray cluster runs as many jobs as it has CPUs.")
+    return make_executor(kind, jobs, address)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +116,9 @@ def main() -> None:
 
     import probekit  # noqa: F401  (registers the built-in components)
 
-    _plugins()
+    from probekit.registry import load_plugins
+
+    load_plugins()
 
     # Library warnings (e.g. a probe that did not converge) as one readable line each.
     warnings.formatwarning = lambda message, category, *args, **kwargs: \
@@ -171,8 +180,9 @@ def list_command(kind: str | None) -> None:
 @click.option("--no-cache", is_flag=True,
               help="Recompute features even where the feature cache has them (PROBEKIT_CACHE).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the result tables.")
+@_executor_options
 def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, task_options, encoder_options,
-        probe_options, out, n_boot, fmt, control, mdl, no_cache, quiet) -> None:
+        probe_options, out, n_boot, fmt, control, mdl, no_cache, quiet, jobs, executor, address) -> None:
     """Run ENCODER on TASK with PROBE; print metrics and write one record per run.
 
     Metrics: accuracy, macro-F1 over roles, per-role accuracy, and the structure-dependent
@@ -182,9 +192,9 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     (transformers) are cached on disk and reused by identical runs.
     """
     from probekit.cache import FeatureCache
-    from probekit.experiment import RunConfig, run_all, save_record
+    from probekit.experiment import RunConfig
     from probekit.report import render, run_table
-    from probekit.sweep import DEFAULT_LEARNING_CURVE, expand, prepare_all
+    from probekit.sweep import DEFAULT_LEARNING_CURVE, Sweep, expand
 
     check_writable(out, "--out folder", folder=True)
     if seed is not None and seeds is not None:
@@ -194,24 +204,86 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     base = RunConfig(encoder=encoder, task=task, probe=probe, seed=0 if seed is None else seed,
                      encoder_options=parse_pairs(encoder_options, "-E"), task_options=parse_pairs(task_options, "-O"),
                      probe_options=parse_pairs(probe_options, "-P"), n_boot=n_boot, control=control, mdl=mdl)
-    configs = expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
-                     lags=lags)
+    sweep = Sweep(expand(base, seeds=seeds, train_sizes=list(DEFAULT_LEARNING_CURVE) if learning_curve else train_size,
+                         lags=lags))
     say = (lambda stage: None) if quiet else (lambda stage: click.echo(f"[probekit] {stage}", err=True))
-    if len(configs) > 1:
-        say(f"checking {len(configs)} settings before running any")
-    for ready in prepare_all(configs, say):
-        config = ready.config
-        size = "all" if config.train_size is None else config.train_size
-        say(f"run {config.encoder} / {config.task} / {config.probe or 'default probe'} "
-            f"(seed {config.seed}, train size {size})")
-        for record in run_all(config, progress=say, cache=None if no_cache else FeatureCache(), prepared=ready):
-            path = save_record(record, out)
+    if len(sweep.configs) > 1:
+        say(f"checking {len(sweep.configs)} settings before running any")
+
+    def show(outcome) -> None:
+        if outcome.status == "failed":
+            raise ProbekitError(f"run {outcome.config.encoder} / {outcome.config.task} (seed {outcome.config.seed}) "
+                                f"failed: {outcome.error}")
+        for record, path in zip(outcome.records, outcome.paths):
             c = record["config"]
             layer = "" if c.get("layer") is None else f" layer {c['layer']} |"
             click.echo(f"\n{c['task']} | {c['encoder']} |{layer} {c['probe']} | seed {c['seed']} | train "
                        f"{record['data']['train_sentences']} sentences | test {record['data']['test_sentences']}")
             click.echo(render(run_table(record), fmt))
             say(f"record written to {path} ({record['timings_s']['total']:.1f} s)")
+
+    def stage(message: str) -> None:
+        if message == "loading data":   # a job's first stage: name the run
+            config = sweep.configs[len(done)]
+            size = "all" if config.train_size is None else config.train_size
+            say(f"run {config.encoder} / {config.task} / {config.probe or 'default probe'} "
+                f"(seed {config.seed}, train size {size})")
+        say(message)
+
+    done: list = []
+    spread = _executor(executor, jobs, address)
+    try:
+        sweep.run(out, spread, cache=None if no_cache else FeatureCache(), force=True,
+                  progress=lambda outcome: (done.append(outcome), show(outcome)), stage=stage)
+    finally:
+        spread.close()
+
+
+@main.command()
+@click.argument("grid", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/runs"),
+              show_default=True, help="Folder for the JSON result records.")
+@click.option("--dry-run", is_flag=True, help="List the jobs (and which have records) and run nothing.")
+@click.option("--force", is_flag=True, help="Recompute jobs even where their records exist.")
+@click.option("--no-cache", is_flag=True, help="Recompute features even where the feature cache has them.")
+@_executor_options
+@click.pass_context
+def sweep(ctx, grid, out, dry_run, force, no_cache, jobs, executor, address) -> None:
+    """Run every job of GRID (a TOML grid, docs/sweeps.md): one record per run in OUT.
+
+    Every config is checked before any runs. A job whose record exists in OUT and was made by
+    this code is reused; the others run through the executor (local processes or Ray), and
+    their records are written by this process as they finish. Ends with a summary: done,
+    reused, failed with its error (exit status 1 when any failed).
+    """
+    from probekit.cache import FeatureCache
+    from probekit.report import render
+    from probekit.sweep import Sweep, sweep_summary
+
+    plan = Sweep.from_toml(grid)
+    plan.validate()
+    if dry_run:
+        click.echo(render(sweep_summary(plan, out), "markdown"))
+        return
+    spread = _executor(executor, jobs, address)
+    from tqdm import tqdm
+
+    outcomes = []
+    with tqdm(total=len(plan.configs), desc="sweep", unit="job", file=sys.stderr) as bar:
+        def progress(outcome) -> None:
+            outcomes.append(outcome)
+            bar.update()
+            bar.set_postfix_str(f"{sum(o.status == 'failed' for o in outcomes)} failed")
+        try:
+            plan.run(out, spread, cache=None if no_cache else FeatureCache(), force=force, progress=progress)
+        finally:
+            spread.close()
+    table = sweep_summary(plan, out, outcomes)
+    click.echo(render(table, "markdown"))
+    counts = table.status.value_counts()
+    click.echo(", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "reused", "failed")) + f"; records in {out}")
+    if counts.get("failed", 0):
+        ctx.exit(1)
 
 
 @main.command()
@@ -370,7 +442,8 @@ def dilution(rates, dim, embedding, vocab, noise_var, include_current, past, lag
 @click.option("--gpt2-model", default=None, metavar="NAME_OR_PATH",
               help="Real GPT-2 weights for the identity study (hub name such as gpt2, with network, or a "
                    "folder); default: a small randomly initialised local GPT-2.")
-def reproduce(quick, seeds, out, only, force, check, gpt2_model) -> None:
+@_executor_options
+def reproduce(quick, seeds, out, only, force, check, gpt2_model, jobs, executor, address) -> None:
     """Reproduce the paper's claims: tables (Markdown + CSV), plots and OUT/README.md.
 
     Sections: structure (roles, transfer, deep embedding, UD: zero-label EMA, EMA + linear,
@@ -381,7 +454,8 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model) -> None:
 
     Measured on 2 idle CPU cores: --quick 48 seconds, --full 27 minutes (both are written to
     OUT/README.md). Finished runs are reused, so an interrupted suite resumes where it stopped;
-    --force recomputes. A record is reused only if the code that made it is unchanged (its
+    --force recomputes. --jobs N (or --executor ray) runs the suite's jobs N at a time; the pages
+    are written when all have finished, the same as in a serial run. A record is reused only if the code that made it is unchanged (its
     code fingerprint matches); a stale record is recomputed. UD runs need UD English EWT
     (PROBEKIT_DATA).
     """
@@ -408,8 +482,12 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model) -> None:
         click.echo(f"[reproduce] {event.section} {event.index}/{event.total} {event.label}: {done} "
                    f"(elapsed {minutes}:{seconds:02d})", err=True)
 
-    outcomes = run_suite(suite, seeds=seed_list, out=out, only=only, force=force,
-                         progress=show, cache=FeatureCache(), gpt2_model=gpt2_model)
+    spread = _executor(executor, jobs, address)
+    try:
+        outcomes = run_suite(suite, seeds=seed_list, out=out, only=only, force=force,
+                             progress=show, cache=FeatureCache(), gpt2_model=gpt2_model, executor=spread)
+    finally:
+        spread.close()
     for outcome in outcomes:
         click.echo(f"{outcome.section.name}: {outcome.status} ({outcome.computed} computed, {outcome.reused} reused)")
     pages = report_dir(out, BUDGETS[suite])

@@ -93,6 +93,29 @@ class _Timer:
         return value
 
 
+def _components(config: RunConfig, task: Any = None) -> tuple[str, Any, str, Any, Any]:
+    """Build a config's task (unless given), encoder and first probe, checking every name and
+    option, before any work: ``(task name, task, probe name, encoder, probe)``."""
+    task_name = resolve_task_name(config.task)
+    if task is None:
+        task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
+    probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
+    encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
+                              f"encoder {config.encoder!r}")
+    probe = _make_probe(config, probe_name)
+    if (config.control or config.mdl) and contracts.is_unsupervised_probe(probe):
+        raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
+                            f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
+    return task_name, task, probe_name, encoder, probe
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise the :class:`ProbekitError` that :func:`run_all` would raise for a bad name or option,
+    without loading data or computing anything (a sweep checks every config before running any;
+    settings that need the data, such as a training size, are checked by :func:`prepare`)."""
+    _components(config)
+
+
 def run(config: RunConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Run one configuration and return its result record (a JSON-ready dict).
 
@@ -132,19 +155,11 @@ def prepare(config: RunConfig, progress: Callable[[str], None] | None = None,
     say = progress or (lambda stage: None)
     task_name = resolve_task_name(config.task)
     share = (task_name, json.dumps(config.task_options, sort_keys=True, default=str))
-    if loaded is not None and share in loaded:
-        task, data, load_seconds = loaded[share]
+    shared = loaded.get(share) if loaded is not None else None
+    task_name, task, probe_name, encoder, probe = _components(config, shared[0] if shared else None)
+    if shared:
+        task, data, load_seconds = shared
     else:
-        task = contracts.check(registry.tasks.create(task_name, **config.task_options), f"task {task_name!r}")
-        load_seconds = None
-    probe_name = config.probe or contracts.default_probe(registry.tasks.get(task_name).factory, task)
-    encoder = contracts.check(_with_seed(registry.encoders, config.encoder, dict(config.encoder_options), config.seed),
-                              f"encoder {config.encoder!r}")
-    probe = _make_probe(config, probe_name)
-    if (config.control or config.mdl) and contracts.is_unsupervised_probe(probe):
-        raise ProbekitError(f"--control and --mdl need a supervised probe (class probabilities); "
-                            f"{probe_name!r} is a zero-label probe. Use -p linear or -p mlp.")
-    if load_seconds is None:
         say("loading data")
         timer = _Timer()
         data = timer("load", task.load)
@@ -179,9 +194,11 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
     labels = y_train.labels if contracts.is_supervised_encoder(encoder) else None
     timer("encoder_fit", lambda: encoder.fit(train, labels))
     say("encoding")
+    before = None if cache is None else (cache.hits, cache.misses)
     f_train = timer("encode_train", lambda: cached_encode(encoder, train, cache))
     f_test = timer("encode_test", lambda: cached_encode(encoder, test, cache))
-    cache_use = None if cache is None else {"hits": cache.hits, "misses": cache.misses}
+    # this run's hits and misses (the cache object may have served other runs of this process first)
+    cache_use = None if cache is None else {"hits": cache.hits - before[0], "misses": cache.misses - before[1]}
 
     key = record_key(config)
     records = []

@@ -45,6 +45,14 @@ def build_record(*, record_id: str, config: dict[str, Any], data: dict[str, Any]
     }
 
 
+def is_current(records: list[dict]) -> bool:
+    """Whether records were made by the code now running (same :func:`code_fingerprint`).
+
+    A record's config hash says *what* was computed; the fingerprint says *with which code*. Both must
+    match before a record is reused, so a changed probe or encoder never hides behind an old record."""
+    return all(r.get("code_fingerprint") == code_fingerprint() for r in records)
+
+
 def record_path(record: dict, out_dir: Path) -> Path:
     """``<task>__<encoder>[__layer<L>]__<probe>__seed<S>__n<size>__<id>.json`` in ``out_dir``."""
     c = record["config"]

@@ -151,6 +151,24 @@ class Registry:
         return options.keyword_parameters(self.get(name).factory)
 
 
+def load_plugins(names: str | None = None) -> None:
+    """Import the modules named in ``names`` (comma-separated; default ``$PROBEKIT_PLUGINS``), so
+    that components they register in Python are visible (docs/extending.md). The command calls
+    it when it starts, and a sweep's workers when they start."""
+    import importlib
+    import os
+
+    names = os.environ.get("PROBEKIT_PLUGINS", "") if names is None else names
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ProbekitError(f"PROBEKIT_PLUGINS names {name!r}, which cannot be imported ({exc}). "
+                                f"Put its folder on PYTHONPATH or fix the name.") from None
+
+
 # The option checks moved to probekit.options; these names stay for existing imports.
 check_options = options.check_options
 coerce_option = options.coerce

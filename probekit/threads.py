@@ -49,3 +49,31 @@ def one_torch_thread() -> Iterator[None]:
     """One torch intra-op thread and single-threaded BLAS inside the block."""
     with torch_threads(1), single_threaded():
         yield
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """Threads each of ``jobs`` concurrent jobs may use so that jobs x threads <= cores (at least 1)."""
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
+
+
+def limit_process_threads(n: int) -> None:
+    """Hold this whole process (a sweep's worker) to one BLAS and OpenMP thread and ``n`` torch threads.
+
+    Set once when a worker starts, for the rest of its life. BLAS is held to one thread whatever
+    ``n`` is: a threaded BLAS may sum in another order (its results may depend on its thread
+    count), and a job run in the driver's process (:func:`single_threaded` around it) uses one
+    thread too, so a record cannot depend on ``--jobs``.
+    Environment variables cover libraries loaded later.
+    """
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    os.environ["NUMBA_NUM_THREADS"] = str(n)
+    threadpool_limits(limits=1)
+    import torch
+
+    torch.set_num_threads(n)

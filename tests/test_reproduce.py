@@ -381,3 +381,32 @@ def test_selectivity_marks_bigru_rows_and_its_intervals_count_sentences(suite):
     width = table["selectivity ci95_high"] - table["selectivity ci95_low"]
     assert (width > 0).all()
     assert "not comparable" in (out / "selectivity.md").read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- --jobs
+
+def test_two_jobs_give_the_serial_records_and_pages(tmp_path, monkeypatch):
+    """The dilution (function jobs) and ladder (probe runs) sections of the smoke suite with --jobs 2:
+    the same records, number for number, and the same pages as one job at a time."""
+    from probekit.executors.local import LocalExecutor
+
+    monkeypatch.setattr(rp, "SECTIONS", (rp.DILUTION_SECTION, rp.LADDER_SECTION))
+    smoke = replace(SMOKE, ladder={**SMOKE.ladder, "probes": ["linear"]})
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    rp.reproduce(smoke, seeds=(0,), out=serial)
+    events = []
+    outcomes = rp.reproduce(smoke, seeds=(0,), out=parallel, executor=LocalExecutor(2), progress=events.append)
+    assert all(o.status == "done" and o.computed > 0 for o in outcomes)
+    assert sorted(e.index for e in events if e.section == "ladder") == list(range(1, outcomes[1].computed + 1))
+
+    def numbers(out):
+        return {p.name: {k: v for k, v in json.loads(p.read_text()).items()
+                         if k in ("metrics", "readouts", "baselines", "rows", "columns", "config", "kwargs")}
+                for p in _record_files(out)}
+
+    assert numbers(parallel) == numbers(serial) and len(numbers(serial)) == sum(o.computed for o in outcomes)
+    pages = sorted(p.relative_to(serial / "smoke") for p in (serial / "smoke").glob("*") if p.suffix in (".md", ".csv"))
+    differing = [str(p) for p in pages if p.name not in ("README.md", "summary.md")   # these quote run times
+                 and (serial / "smoke" / p).read_text() != (parallel / "smoke" / p).read_text()]
+    assert pages and not differing
+    rp.check(smoke, seeds=(0,), out=parallel)

@@ -69,7 +69,7 @@ from probekit.reproduce.structure import (
 from probekit.reproduce.suite import (
     BUDGETS, DEFAULT_OUT, DEFAULT_SEEDS, FULL, FUNCTION_RECORD_VERSION, QUICK, Budget, Claim, FunctionJob, Job,
     Progress, Section, SectionOutcome, SectionReport, check_seeds, collect_section, execute, function_table,
-    job_key, job_label, records_dir, run_section,
+    job_key, job_label, records_dir, run_section, run_sections,
 )
 from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag, ratio_interval, role_rows, seed_interval
 
@@ -84,7 +84,7 @@ __all__ = [
     "SectionReport", "aggregate", "bound_table", "check_seeds", "collect_section", "dilution_jobs",
     "dilution_report", "execute", "fill", "fmt_ci", "function_table", "identity_jobs", "identity_report",
     "job_key", "job_label", "ladder_jobs", "ladder_report", "plot_against_lag", "plot_structure",
-    "ratio_interval", "records_dir", "report_dir", "reproduce", "role_rows", "run_section", "section_names", "seed_interval",
+    "ratio_interval", "records_dir", "report_dir", "reproduce", "role_rows", "run_section", "run_sections", "section_names", "seed_interval",
     "select_sections", "selectivity_jobs", "selectivity_report", "structure_jobs", "structure_report",
     "update_budgets", "write_readme", "write_section", "write_summary", "zero_label_ratios",
 ]
@@ -111,13 +111,15 @@ def select_sections(only: Iterable[str] | None) -> list[Section]:
 
 def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEEDS, out: Path = DEFAULT_OUT,
               only: Iterable[str] | None = None, force: bool = False,
-              progress: Callable[[Progress], None] | None = None, cache=None, gpt2_model: str | None = None
-              ) -> list[SectionOutcome]:
+              progress: Callable[[Progress], None] | None = None, cache=None, gpt2_model: str | None = None,
+              executor=None) -> list[SectionOutcome]:
     """Run the suite (or the sections in ``only``), then write every section's report, the
     index ``summary.md`` and ``README.md`` under ``out``.
 
     Sections outside ``only`` are reported from the records they already have; sections whose
-    modules are missing are written as "not yet available". Returns one outcome per section.
+    modules are missing are written as "not yet available". The selected sections' jobs run
+    through ``executor`` (:mod:`probekit.executors`; default: one at a time in this process), and
+    the pages are written after every job has finished. Returns one outcome per section.
     """
     budget = _budget(budget, gpt2_model)
     seeds = check_seeds(seeds)
@@ -130,14 +132,15 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
             section.jobs(budget, seeds)
     pages = report_dir(out, budget)
     start = time.perf_counter()
+    ran = run_sections([s for s in SECTIONS if s.name in selected and not s.missing()], budget, seeds, out,
+                       force=force, progress=progress, cache=cache, start=start, executor=executor)
     outcomes = []
     for section in SECTIONS:
         reason = section.missing()
         if reason:
             outcome, records = SectionOutcome(section, f"not yet available: {reason}"), []
         elif section.name in selected:
-            records, outcome = run_section(section, budget, seeds, out, force=force, progress=progress,
-                                           cache=cache, start=start)
+            records, outcome = ran[section.name]
         else:
             records, outcome = collect_section(section, budget, seeds, out)
         pages.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,9 @@ from probekit.errors import ProbekitError
 from probekit.experiment import RunConfig, run_all
 from probekit.io import atomic_write_json
 from probekit.provenance import code_fingerprint, git_commit, package_versions
+from probekit.records import is_current
 from probekit.studies import IDENTITY_PROBE_OPTIONS
+from probekit.sweep import job_label as sweep_job_label
 
 
 DEFAULT_OUT = Path("results")
@@ -153,12 +155,7 @@ def job_label(job) -> str:
     raise TypeError(f"not a reproduce job: {job!r}")
 
 
-@job_label.register
-def _(job: RunConfig) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted(job.encoder_options.items()))
-    encoder = job.encoder + (f"[{options}]" if options else "")
-    lag = job.task_options.get("lag")
-    return f"{job.task}{'' if lag is None else f' lag {lag}'} | {encoder} + {job.probe or 'default'} | seed {job.seed}"
+job_label.register(RunConfig, sweep_job_label)
 
 
 @job_label.register
@@ -320,52 +317,82 @@ def _existing(folder: Path, key: str) -> list[dict]:
     return records
 
 
-def is_current(records: list[dict]) -> bool:
-    """Whether a job's records were made by the code now running (same :func:`code_fingerprint`).
-
-    A record's config hash says *what* was computed; the fingerprint says *with which code*. Both must
-    match before a record is reused, so a changed probe or encoder never hides behind an old record."""
-    return all(r.get("code_fingerprint") == code_fingerprint() for r in records)
-
-
 def _record_paths(folder: Path, records: list[dict]) -> list[str]:
     return [str(folder / f"{r['id']}.json") for r in records]
 
 
 def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: Path, *, force: bool = False,
-                progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None
-                ) -> tuple[list[dict], SectionOutcome]:
+                progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None,
+                executor=None) -> tuple[list[dict], SectionOutcome]:
     """Run (or reuse) every job of a section; return its records and what happened."""
+    return run_sections([section], budget, seeds, out, force=force, progress=progress, cache=cache, start=start,
+                        executor=executor)[section.name]
+
+
+def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...], out: Path, *, force: bool = False,
+                 progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None,
+                 executor=None) -> dict[str, tuple[list[dict], SectionOutcome]]:
+    """Run (or reuse) the jobs of several sections through one executor (default: one at a time in this
+    process); return each section's records, in job order, and what happened.
+
+    Every probe run's config is checked before any job runs. Workers compute; this process writes
+    each job's records (atomically) as the job finishes, so an interrupted suite keeps what finished.
+    """
+    from probekit.executors import Failure, make_executor
+    from probekit.experiment import check_config
+    from probekit.sweep import wants_gpu
+
     start = time.perf_counter() if start is None else start
-    outcome = SectionOutcome(section, "done")
-    folder = records_dir(out, section.name)
-    jobs = section.jobs(budget, seeds)
-    records: list[dict] = []
-    for index, job in enumerate(jobs, 1):
-        key = job_key(job)
-        found = [] if force else _existing(folder, key)
-        stale = bool(found) and not is_current(found)
-        if stale:
-            found = []
-        reused = bool(found)
-        began, cpu_began = time.perf_counter(), time.process_time()
-        if not found:
-            found = execute(job, cache=cache)
-            wall = round(time.perf_counter() - began, 3)
-            cpu = round(time.process_time() - cpu_began, 3)
-            for record in found:
-                record["reproduce"] = {"section": section.name, "budget": budget.name, "wall_s": wall,
-                                       "cpu_s": cpu}
-                atomic_write_json(folder / f"{record['id']}.json", record)
+    executor = executor or make_executor("local", 1)
+    plans = {s.name: (s, s.jobs(budget, seeds)) for s in sections}
+    for section, jobs in plans.values():
+        for job in jobs:
+            if isinstance(job, RunConfig):
+                check_config(job)
+    outcomes = {name: SectionOutcome(section, "done") for name, (section, _) in plans.items()}
+    found: dict[str, list[list[dict]]] = {name: [[] for _ in jobs] for name, (_, jobs) in plans.items()}
+    finished = dict.fromkeys(plans, 0)
+    todo = []   # (section name, job index, stale)
+
+    def finish(name: str, index: int, records: list[dict], reused: bool, stale: bool, seconds: float) -> None:
+        section, jobs = plans[name]
+        outcome = outcomes[name]
         outcome.reused += reused
         outcome.computed += not reused
-        outcome.add_cost(found)
-        records += found
+        outcome.add_cost(records)
+        found[name][index] = records
+        finished[name] += 1
         if progress:
-            progress(Progress(section.name, index, len(jobs), job_label(job), reused,
-                              seconds=round(time.perf_counter() - began, 3),
+            progress(Progress(name, finished[name], len(jobs), job_label(jobs[index]), reused, seconds=seconds,
                               elapsed=round(time.perf_counter() - start, 3), stale=stale))
-    return records, outcome
+
+    for name, (section, jobs) in plans.items():
+        for index, job in enumerate(jobs):
+            existing = [] if force else _existing(records_dir(out, name), job_key(job))
+            stale = bool(existing) and not is_current(existing)
+            if existing and not stale:
+                finish(name, index, existing, True, False, 0.0)
+            else:
+                todo.append((name, index, stale))
+    compute = functools.partial(_timed_execute, cache=cache)
+    items = [plans[name][1][index] for name, index, _ in todo]
+    for position, result in executor.run(compute, items, lambda job: isinstance(job, RunConfig) and wants_gpu(job)):
+        name, index, stale = todo[position]
+        if isinstance(result, Failure):
+            raise ProbekitError(f"{name}: {job_label(items[position])} failed: {result.message}")
+        records, wall, cpu = result
+        for record in records:
+            record["reproduce"] = {"section": name, "budget": budget.name, "wall_s": wall, "cpu_s": cpu}
+            atomic_write_json(records_dir(out, name) / f"{record['id']}.json", record)
+        finish(name, index, records, False, stale, wall)
+    return {name: ([r for job_records in found[name] for r in job_records], outcomes[name]) for name in plans}
+
+
+def _timed_execute(job: Job, cache=None) -> tuple[list[dict], float, float]:
+    """A worker's job: its records, wall and CPU seconds (the driver adds them to the records)."""
+    began, cpu_began = time.perf_counter(), time.process_time()
+    records = execute(job, cache=cache)
+    return records, round(time.perf_counter() - began, 3), round(time.process_time() - cpu_began, 3)
 
 
 def collect_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: Path

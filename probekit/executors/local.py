@@ -1,0 +1,105 @@
+"""The local executor: jobs in this process (``--jobs 1``) or in a process pool (``--jobs N``).
+
+Workers come from a ``forkserver`` that has imported torch and probekit once (fast to start, and never a
+fork of a process whose OpenMP or torch threads are running). Each worker is held to
+``cores // N`` threads (:func:`probekit.threads.threads_per_job`), so N jobs never oversubscribe
+the machine (BLAS always on one thread, in this process too: a threaded BLAS may sum in another
+order, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
+jobs it may have been running are known: each is retried once alone in a fresh pool, and
+reported failed if it dies again; the other jobs go on. An interrupt (Ctrl-C) stops the workers
+at once; what the driver already wrote stays.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterator
+
+from probekit.errors import ProbekitError
+from probekit.executors.worker import Failure, call, one_line, prepare
+from probekit.threads import single_threaded, threads_per_job
+
+#: imported once by the forkserver, so that every worker starts with them (torch alone takes seconds)
+PRELOAD = ["torch", "probekit", "probekit.sweep", "probekit.reproduce"]
+DIED = "its worker process died during the job (killed, or out of memory), also when retried alone"
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, jobs: int = 1):
+        if not isinstance(jobs, int) or jobs < 1:
+            raise ProbekitError(f"--jobs {jobs}: give at least 1 (the number of jobs run at once).")
+        self.jobs = jobs
+
+    def run(self, fn: Callable[[Any], Any], items: list, wants_gpu: Callable[[Any], bool] | None = None
+            ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(items[index]) or Failure)`` as jobs finish."""
+        if self.jobs == 1:
+            for index, item in enumerate(items):
+                with single_threaded():   # BLAS on one thread, as in a worker: the same numbers
+                    result = call(fn, item)
+                yield index, result
+            return
+        pending = deque(range(len(items)))
+        while pending:
+            suspects = yield from self._drain(fn, items, pending, self.jobs)
+            for index in suspects:   # alone, so a death is this job's own
+                alone = yield from self._drain(fn, items, deque([index]), 1)
+                if alone:
+                    yield index, Failure(DIED)
+
+    def close(self) -> None:
+        """Nothing to release: every pool ends with the run that made it."""
+
+    def _drain(self, fn, items, pending: deque, workers: int) -> Iterator[tuple[int, Any]]:
+        """Run ``pending`` jobs on a new pool of ``workers``; return the jobs in flight when a worker died."""
+        pool = _pool(workers, threads_per_job(self.jobs))
+        in_flight: dict = {}
+        clean = False
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < workers:
+                    index = pending.popleft()
+                    in_flight[pool.submit(call, fn, items[index])] = index
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                died = []
+                for future in done:
+                    index = in_flight.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        yield index, future.result()
+                    elif isinstance(error, BrokenProcessPool):
+                        died.append(index)
+                    else:   # e.g. a result that cannot be pickled back
+                        yield index, Failure(one_line(error))
+                if died:
+                    died += in_flight.values()
+                    in_flight.clear()
+                    return died
+            clean = True
+            return []
+        finally:
+            if not clean:
+                _stop(pool)
+            pool.shutdown(wait=clean, cancel_futures=True)
+
+
+def _pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=prepare,
+                               initargs=(threads, os.environ.get("PROBEKIT_PLUGINS", ""), list(sys.path)))
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers now (an interrupt, or a pool a worker died in): the standard
+    shutdown would wait for the jobs they are running."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
