@@ -228,11 +228,23 @@ def test_unwritable_out_folder_fails_before_any_work(tmp_path, monkeypatch):
     assert loaded == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file whatever its mode")
 def test_unreadable_input_file(tmp_path, monkeypatch):
+    """A file this process may not read. Tests may run as root, who reads any file whatever its
+    mode, so the permission error is simulated at the read (as the unwritable folder is above)."""
+    import errno
+    from pathlib import Path
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.conllu").write_text(GOOD_CONLLU)
     (tmp_path / "x.conllu").chmod(0)
+    read_bytes = Path.read_bytes
+
+    def refuse(self):
+        if self.name == "x.conllu":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     result = CliRunner().invoke(main, ["data", "stats", "x.conllu"])
     check_clean_failure(result, r"cannot be read", _tree(tmp_path), tmp_path)
 

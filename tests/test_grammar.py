@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -170,10 +169,8 @@ def test_depth_constraints_hold(lo, hi):
         assert len(set(depths)) > 1  # the range is sampled, not pinned to its lower end
 
 
-def test_deep_test_set_is_fast_and_not_absurdly_long():
-    start = time.perf_counter()
+def test_deep_test_set_is_not_absurdly_long():
     deep = generate_corpus("A", 1000, seed=0, min_rc_depth=2, max_rc_depth=3)
-    assert time.perf_counter() - start < 2.0
     lengths = [len(s) for s in deep]
     assert 12 <= np.mean(lengths) <= 30
 
@@ -244,12 +241,6 @@ def test_bad_arguments(kwargs, message):
 def test_unknown_constraint_gets_did_you_mean():
     with pytest.raises(ProbekitError, match="Did you mean 'max_rc_depth'"):
         generate_corpus("A", 5, seed=0, max_rc_dept=1)
-
-
-def test_generation_is_fast():
-    start = time.perf_counter()
-    generate_corpus("A", 5000, seed=0)
-    assert time.perf_counter() - start < 2.0
 
 
 # ---------------------------------------------------------------------------------------

@@ -197,8 +197,10 @@ IDENTITY_SECTION = Section(
               "lags, negative estimates kept; docs/metrics.md) per encoder",
               "No pretrained GPT-2 can be downloaded on these machines: the GPT-2 curves use a small, "
               "randomly initialised GPT-2 with the real tokenizer (docs/protocol.md says how to rerun with "
-              "real weights), and no 130M-parameter EMA LM is trained: the probes measure what the "
-              "representations keep, not perplexity."),
+              "real weights). These curves measure what untrained or small representations keep, not "
+              "perplexity: the `lm` section ([lm.md](lm.md)) trains EMA-only, GRU and GPT-2-style LMs "
+              "(0.5M parameters, not 130M) and probes their states; this study does not yet read the "
+              "trained GPT-2."),
     ))
 
 DILUTION_SECTION = Section(
