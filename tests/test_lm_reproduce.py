@@ -46,6 +46,6 @@ def test_report_tables_ratio_and_predictor_differences(tmp_path):
     assert report.figures["ratio"].startswith("EMA ÷ GPT-2 perplexity 2.00")
     assert "attention − linear -0.100" in report.figures["predictors"]
     assert list(report.tables["perplexity"].model) == list(MODELS)
-    assert report.tables["probes"].set_index("model").loc["gpt2", "total bits"] == 4.0
+    assert report.tables["probes"].set_index("model").loc["gpt2", "sum of bits, lags 0+1"] == 4.0
     report.plots["curves"](tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0

@@ -128,8 +128,10 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
     if not probes.empty:
         identity = probes[probes.task == "identity"].pivot_table(index="model", columns="lag", values="bits",
                                                                  sort=False)
-        identity.columns = [f"bits lag {int(c)}" for c in identity.columns]
-        identity["total bits"] = identity.sum(axis=1)
+        lags = [int(c) for c in identity.columns]
+        identity.columns = [f"bits lag {lag}" for lag in lags]
+        total = "sum of bits, lags " + "+".join(map(str, lags))   # a plain sum, negative estimates kept
+        identity[total] = identity.sum(axis=1)
         roles = probes[probes.task != "identity"].copy()
         roles["accuracy [95% CI]"] = [_ci(r, "accuracy", 3) for _, r in roles.iterrows()]
         roles = roles.pivot_table(index="model", columns="task", values="accuracy [95% CI]", aggfunc="first",
@@ -137,7 +139,7 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
         roles.columns = [f"{c} accuracy [95% CI]" for c in roles.columns]
         report.tables["probes"] = identity.round(3).join(roles).reset_index()
         report.figures["probes"] = "; ".join(
-            f"{model}: {row['total bits']:.2f} identity bits over lags"
+            f"{model}: {row[total]:.2f} identity bits summed over lags {', '.join(map(str, lags))}"
             + "".join(f", {c.split(' ')[0]} {row[c].split(' ')[0]}" for c in roles.columns if c in row)
             for model, row in identity.join(roles).iterrows())
     return report
