@@ -112,6 +112,9 @@ def test_killed_cache_writes_leave_whole_entries_and_the_next_write_cleans_up(tm
 
 
 def test_killed_reproduce_leaves_whole_records_and_the_rerun_no_temp_files(tmp_path, capsys):
+    from conftest import require_gpt2_tokenizer
+
+    require_gpt2_tokenizer()   # reproduce names the other sections' jobs too, the GPT-2 ones among them
     out = tmp_path / "results"
     command = [sys.executable, "-m", "probekit.cli", "reproduce", "--quick", "--only", "dilution", "--seeds", "0",
                "--out", str(out)]
