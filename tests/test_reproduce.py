@@ -146,7 +146,8 @@ def test_selectivity_and_mdl_in_range(suite):
     table = _csv(out, "selectivity")
     _in_unit_interval(table, ["accuracy", "control accuracy"])
     assert ((table.selectivity >= -1) & (table.selectivity <= 1)).all()
-    assert np.allclose(table.selectivity, table.accuracy - table["control accuracy"], atol=1e-6)
+    # the page rounds every column to 4 decimals, so a difference of rounded means may be 1.5e-4 off
+    assert np.allclose(table.selectivity, table.accuracy - table["control accuracy"], atol=2e-4)
     assert (table[rp.structure.MDL_BITS] > 0).all()
     assert (table[rp.structure.MDL_COMPRESSION] > 0).all()
     # the uniform code spends log2 K bits per label for the K roles
