@@ -36,9 +36,12 @@ def numbers(folder: Path, parts: tuple[str, ...] = NUMBERS) -> dict[str, str]:
 
 
 def _without_timings(value):
-    """``value`` without the wall times some results carry (``metrics.mdl.seconds``)."""
+    """``value`` without the wall times some results carry: keys named ``seconds`` or ending in ``_s``
+    (the lm section's rows hold each model's ``train_s`` and its curve's ``seconds``)."""
     if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds" and not k.endswith("_s")}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value if not (isinstance(v, str) and (v == "seconds" or v.endswith("_s")))]
     return value
 
 

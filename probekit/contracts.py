@@ -129,6 +129,15 @@ def cache_key_parts(encoder: Any, corpus: Corpus) -> dict | None:
     return hook(corpus) if callable(hook) else None
 
 
+def check_resources(component: Any) -> None:
+    """Raise the :class:`ProbekitError` that loading would raise for a missing input (a treebank, a
+    text file, a model folder), without reading it (hook ``check_resources()``, default: nothing to
+    check). Suites call it for every job before any work, so a missing file fails in seconds."""
+    hook = getattr(component, "check_resources", None)
+    if callable(hook):
+        hook()
+
+
 def default_probe(task_factory: Callable, task: Any) -> str:
     """The task's probe when the run names none: the task file's, else the task type's."""
     return getattr(task_factory, "default_probe", None) or getattr(task, "default_probe", None) or DEFAULT_PROBE

@@ -110,10 +110,13 @@ def _components(config: RunConfig, task: Any = None) -> tuple[str, Any, str, Any
 
 
 def check_config(config: RunConfig) -> None:
-    """Raise the :class:`ProbekitError` that :func:`run_all` would raise for a bad name or option,
-    without loading data or computing anything (a sweep checks every config before running any;
-    settings that need the data, such as a training size, are checked by :func:`prepare`)."""
-    _components(config)
+    """Raise the :class:`ProbekitError` that :func:`run_all` would raise for a bad name or option
+    or a missing input file or model, without loading data or computing anything (a sweep checks
+    every config before running any; settings that need the data, such as a training size, are
+    checked by :func:`prepare`)."""
+    _, task, _, encoder, _ = _components(config)
+    contracts.check_resources(task)
+    contracts.check_resources(encoder)
 
 
 def run(config: RunConfig, progress: Callable[[str], None] | None = None) -> dict:

@@ -5,6 +5,7 @@ a half-written result, corpus or plot, and a crashed write leaves no debris for 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,15 +25,8 @@ def read_text(path: str | os.PathLike, what: str, missing: str = "does not exist
     a path that does not exist.
     """
     path = Path(path)
-    try:
+    with _readable(path, what, missing):
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProbekitError(f"{what} {str(path)!r} {missing}") from None
-    except IsADirectoryError:
-        raise ProbekitError(f"{what} {str(path)!r} is a folder, not a file: pass a file inside it.") from None
-    except OSError as exc:
-        raise ProbekitError(f"{what} {str(path)!r} cannot be read ({exc.strerror}): check the permissions "
-                            f"of the file and of the folders above it.") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -40,6 +34,28 @@ def read_text(path: str | os.PathLike, what: str, missing: str = "does not exist
         raise ProbekitError(f"{path}:{line}: not valid UTF-8 (a {what} must be UTF-8). Re-encode the file, "
                             f"e.g. with `iconv -t utf-8`.") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def check_readable(path: str | os.PathLike, what: str, missing: str = "does not exist. Check the path.") -> None:
+    """Fail now, before a command's work, with :func:`read_text`'s message if ``path`` cannot be
+    opened for reading (missing, a folder, no permission); nothing is read."""
+    path = Path(path)
+    with _readable(path, what, missing), open(path, "rb"):
+        pass
+
+
+@contextlib.contextmanager
+def _readable(path: Path, what: str, missing: str):
+    """Turn the OS errors of opening ``path`` into one :class:`ProbekitError` each, naming the path."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ProbekitError(f"{what} {str(path)!r} {missing}") from None
+    except IsADirectoryError:
+        raise ProbekitError(f"{what} {str(path)!r} is a folder, not a file: pass a file inside it.") from None
+    except OSError as exc:
+        raise ProbekitError(f"{what} {str(path)!r} cannot be read ({exc.strerror}): check the permissions "
+                            f"of the file and of the folders above it.") from None
 
 
 def check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> None:

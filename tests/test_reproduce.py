@@ -231,6 +231,40 @@ def test_a_section_whose_module_is_missing_is_marked_not_yet_available(tmp_path,
     assert "not yet available" in (tmp_path / "smoke" / "README.md").read_text()
 
 
+def test_missing_inputs_stop_the_suite_before_any_job_and_each_is_named_once(tmp_path, monkeypatch):
+    """A treebank and a training corpus that are not there: one error naming both, raised before any
+    job runs (no record, no page), each missing input named once however many jobs read it."""
+    from probekit.experiment import RunConfig
+
+    ud = [RunConfig(encoder="type", task="ud-roles", seed=seed, task_options={"data_dir": str(tmp_path / "no-ewt")})
+          for seed in (0, 1, 2)]
+    lm = rp.FunctionJob("probekit.lm.jobs", "lm_perplexity",
+                        {"model": "ema", "train": {"arch": "ema", "corpus": str(tmp_path / "no-text.txt")}})
+    ran = []
+    ghost = rp.Section(name="ghost", title="needs inputs", claims=(), jobs=lambda b, s: [*ud, lm],
+                       report=lambda records, budget: rp.SectionReport())
+    monkeypatch.setattr(rp, "SECTIONS", (ghost,))
+    monkeypatch.setattr(rp.suite, "execute", lambda job, cache=None: ran.append(job) or [])
+    with pytest.raises(ProbekitError) as error:
+        rp.reproduce(SMOKE, seeds=(0,), out=tmp_path / "out")
+    message = str(error.value)
+    assert message.count("no-ewt") == 1 and "needed by 3 job(s)" in message
+    assert message.count("no-text.txt") == 1 and "needed by 1 job(s)" in message
+    assert ran == [] and not (tmp_path / "out").exists()
+
+
+def test_only_one_section_runs_without_the_resources_of_the_others(tmp_path, monkeypatch):
+    """--only dilution on a machine without the GPT-2 tokenizer: the identity section, whose job list
+    needs it, is reported as not available here instead of stopping the run."""
+    monkeypatch.setenv("PROBEKIT_GPT2_TOKENIZER", str(tmp_path / "no-tokenizer"))
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))     # no random GPT-2 built before either
+    monkeypatch.setattr(rp, "SECTIONS", (rp.IDENTITY_SECTION, rp.DILUTION_SECTION))
+    with_gpt2 = replace(SMOKE, identity_encoders=None)    # every encoder of the study, GPT-2 among them
+    outcomes = {o.section.name: o for o in rp.reproduce(with_gpt2, seeds=(0,), out=tmp_path, only=["dilution"])}
+    assert outcomes["dilution"].status == "done"
+    assert outcomes["identity"].status.startswith("not available here:") and "no-tokenizer" in outcomes["identity"].status
+
+
 def test_ratio_interval_and_placeholders():
     low, high = rp.ratio_interval((0.5, 0.4, 0.6), (1.0, 0.9, 1.1))
     assert low < 0.5 < high and high - low == pytest.approx(2 * 0.5 * math.hypot(0.2, 0.1))

@@ -358,6 +358,11 @@ class HFCausalLMEncoder(Encoder):
                                 f"written by save_pretrained, with config.json and the weight files.")
         return value, False
 
+    def check_resources(self) -> None:
+        """A local model (or tokenizer) folder exists; a hub id is only checked when it is loaded."""
+        self._source("model")
+        self._source("tokenizer")
+
     def _from_pretrained(self, loader: Any, what: str, which: str, **kwargs: Any) -> Any:
         source, local = self._source(which)
         if local:

@@ -53,6 +53,12 @@ class LMEncoder(Encoder):
         self.num_threads = check_int(NAME, "num_threads", num_threads, minimum=0)
         self.model_ = None
 
+    def check_resources(self) -> None:
+        """The checkpoint folder holds a trained model's config (the weights are checked on loading)."""
+        from probekit.lm.train import check_trained_folder
+
+        check_trained_folder(self._folder())
+
     def fit(self, corpus: Corpus, labels: np.ndarray | None = None) -> "LMEncoder":
         """Load the trained model (nothing is fitted: the LM learned from its own text)."""
         from probekit.lm.train import load_trained

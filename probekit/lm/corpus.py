@@ -104,42 +104,63 @@ def wikitext_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "wikitext-2"
 
 
-def _wikitext() -> list[Article]:
+def _wikitext_files() -> list[Path]:
     folder = wikitext_dir()
     files = [folder / f"{name}.txt" for name in ("train", "valid", "test") if (folder / f"{name}.txt").is_file()]
     if not files:
         raise ProbekitError(f"WikiText-2 not found: probekit looked for valid.txt and test.txt in {folder}. "
                             f"Set PROBEKIT_WIKITEXT to a folder holding them (or the full release's "
                             f"train/valid/test.txt), or give --corpus PATH (a text file or folder).")
-    return [a for f in files for a in _wikitext_articles(_read(f).splitlines(), str(f))]
+    return files
+
+
+def _wikitext() -> list[Article]:
+    return [a for f in _wikitext_files() for a in _wikitext_articles(_read(f).splitlines(), str(f))]
+
+
+def _ewt_files() -> list[Path]:
+    from probekit.datasets import ud_english_ewt
+
+    return [ud_english_ewt(split, download=False) for split in ("train", "dev", "test")]
 
 
 def _ewt() -> list[Article]:
     from probekit.corpus import read_conllu
-    from probekit.datasets import ud_english_ewt
 
     docs: dict[str, list[str]] = {}
-    for split in ("train", "dev", "test"):
-        for i, sentence in enumerate(read_conllu(ud_english_ewt(split, download=False))):
+    for split, path in zip(("train", "dev", "test"), _ewt_files()):
+        for i, sentence in enumerate(read_conllu(path)):
             sent_id = sentence.meta.get("sent_id", f"{split}-{i}")
             docs.setdefault(sent_id.rsplit("-", 1)[0], []).append(" ".join(sentence.words))
     return [Article(title, _line_tokens(lines)) for title, lines in docs.items()]
 
 
-def _path_articles(spec: str) -> list[Article]:
+def _path_files(spec: str) -> list[Path]:
     path = Path(spec)
+    if path.is_dir() or path.is_file():
+        return [path]
+    raise ProbekitError(f"corpus {spec!r} not found: give wikitext2, ewt, a .txt file or a folder of .txt files.")
+
+
+def _path_articles(spec: str) -> list[Article]:
+    path = _path_files(spec)[0]
     if path.is_dir():
         files = sorted(path.glob("*.txt"))
         if not files:
             raise ProbekitError(f"corpus folder {path} holds no .txt files; put one article per .txt file there.")
         articles = [Article(f.name, _line_tokens(_read(f).splitlines())) for f in files]
         return [a for a in articles if a.tokens]
-    if path.is_file():
-        return _file_articles(path)
-    raise ProbekitError(f"corpus {spec!r} not found: give wikitext2, ewt, a .txt file or a folder of .txt files.")
+    return _file_articles(path)
 
 
 _SOURCES = {"wikitext2": _wikitext, "ewt": _ewt}
+_SOURCE_FILES = {"wikitext2": _wikitext_files, "ewt": _ewt_files}
+
+
+def check_corpus(corpus: str = "wikitext2") -> None:
+    """Raise :func:`load_articles`' error for a corpus whose files are missing, reading none of them
+    (``probekit reproduce`` checks every input before it trains anything)."""
+    _SOURCE_FILES.get(corpus, lambda: _path_files(corpus))()
 
 
 def load_articles(corpus: str = "wikitext2") -> list[Article]:

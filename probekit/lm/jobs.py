@@ -68,6 +68,19 @@ def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_tr
     return configs
 
 
+def check_resources(function: str, kwargs: dict) -> None:
+    """The inputs of one of this module's jobs exist (the training corpus; the probes' treebank),
+    reading none of them: ``probekit reproduce`` calls it for every job before it trains anything."""
+    from probekit.experiment import check_config
+    from probekit.lm.corpus import check_corpus
+
+    if kwargs.get("train"):
+        check_corpus(kwargs["train"].get("corpus", "wikitext2"))
+    if function == "lm_probes":
+        for config in _probe_configs(folder=None, **{k: v for k, v in kwargs.items() if k != "train"}):
+            check_config(config)
+
+
 def lm_probes(model: str, train: dict | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
               roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud") -> pd.DataFrame:
     """Identity bits by lag (``identity_source``: EWT, or the grammar in the quick suite, which spares

@@ -334,16 +334,22 @@ def default_threads() -> int:
 
 # ----------------------------------------------------------------------------- loading
 
-def load_trained(folder: Path):
-    """``(meta, vocab, model)`` of a finished training folder: the best-validation weights, eval mode."""
-    from probekit.lm.vocab import LMVocabulary
-
+def check_trained_folder(folder: Path) -> Path:
+    """``folder`` if it is a training folder (it exists and holds the training config), else the error."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ProbekitError(f"LM folder {folder} does not exist; train one with `probekit lm train ... -o {folder}`.")
     if not (folder / CONFIG).is_file():
         raise ProbekitError(f"{folder} holds no trained model ({CONFIG} missing); train one with "
                             f"`probekit lm train ... -o {folder}`.")
+    return folder
+
+
+def load_trained(folder: Path):
+    """``(meta, vocab, model)`` of a finished training folder: the best-validation weights, eval mode."""
+    from probekit.lm.vocab import LMVocabulary
+
+    folder = check_trained_folder(folder)
     config = read_config(folder)
     state = load_checkpoint(folder)
     if state is None or not state.get("finished") or (folder / VOCAB).is_file() is False:

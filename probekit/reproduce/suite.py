@@ -137,6 +137,12 @@ class FunctionJob:
     kwargs: dict[str, Any]
     label: str = ""
 
+    def check_resources(self) -> None:
+        """The job's inputs exist: its module's ``check_resources(function, kwargs)``, where it has one."""
+        hook = getattr(importlib.import_module(self.module), "check_resources", None)
+        if callable(hook):
+            hook(self.function, self.kwargs)
+
     def key(self) -> str:
         text = json.dumps({"module": self.module, "function": self.function, "kwargs": self.kwargs},
                           sort_keys=True, default=str)
@@ -339,16 +345,12 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
     each job's records (atomically) as the job finishes, so an interrupted suite keeps what finished.
     """
     from probekit.executors import Failure, make_executor
-    from probekit.experiment import check_config
     from probekit.sweep import wants_gpu
 
     start = time.perf_counter() if start is None else start
     executor = executor or make_executor("local", 1)
     plans = {s.name: (s, s.jobs(budget, seeds)) for s in sections}
-    for section, jobs in plans.values():
-        for job in jobs:
-            if isinstance(job, RunConfig):
-                check_config(job)
+    check_jobs([job for _, jobs in plans.values() for job in jobs])
     outcomes = {name: SectionOutcome(section, "done") for name, (section, _) in plans.items()}
     found: dict[str, list[list[dict]]] = {name: [[] for _ in jobs] for name, (_, jobs) in plans.items()}
     finished = dict.fromkeys(plans, 0)
@@ -386,6 +388,22 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
             atomic_write_json(records_dir(out, name) / f"{record['id']}.json", record)
         finish(name, index, records, False, stale, wall)
     return {name: ([r for job_records in found[name] for r in job_records], outcomes[name]) for name in plans}
+
+
+def check_jobs(jobs: Iterable[Job]) -> None:
+    """Check every job's names, options and inputs before any runs; one error lists every problem
+    (a missing treebank is named once, not once per job that reads it)."""
+    from probekit.experiment import check_config
+
+    problems: dict[str, list[str]] = {}
+    for job in jobs:
+        try:
+            check_config(job) if isinstance(job, RunConfig) else job.check_resources()
+        except ProbekitError as exc:
+            problems.setdefault(str(exc), []).append(job_label(job))
+    if problems:
+        lines = [f"{message} (needed by {len(labels)} job(s), e.g. {labels[0]})" for message, labels in problems.items()]
+        raise ProbekitError("nothing was run: " + ("\n  ".join([""] + lines) if len(lines) > 1 else lines[0]))
 
 
 def _timed_execute(job: Job, cache=None) -> tuple[list[dict], float, float]:

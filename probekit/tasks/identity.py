@@ -47,11 +47,15 @@ def _grammar_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
             generate_corpus(task.grammar, task.n_test, seed=2 * task.data_seed + 1))
 
 
-def _ud_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
+def _ud_files(task: "IdentityTask") -> tuple[Path, Path]:
     from probekit.datasets import ud_english_ewt
 
-    return (_read_once(ud_english_ewt("train", task.data_dir or None)),
-            _read_once(ud_english_ewt("test", task.data_dir or None)))
+    return ud_english_ewt("train", task.data_dir or None), ud_english_ewt("test", task.data_dir or None)
+
+
+def _ud_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
+    train, test = _ud_files(task)
+    return _read_once(train), _read_once(test)
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,12 +70,17 @@ def _read_once(path) -> Corpus:
     return _read_treebank(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def _text_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
-    """A UTF-8 text file, one sentence per non-empty line, words split on white space; the last
-    ``test_fraction`` of the lines are the test set."""
+def _text_file(task: "IdentityTask") -> Path:
     path = Path(task.text_path)
     if not task.text_path or not path.is_file():
         raise ProbekitError(f"source=text needs an existing text file: -O text_path=FILE (got {task.text_path!r}).")
+    return path
+
+
+def _text_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
+    """A UTF-8 text file, one sentence per non-empty line, words split on white space; the last
+    ``test_fraction`` of the lines are the test set."""
+    path = _text_file(task)
     try:
         lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.split()]
     except UnicodeDecodeError:
@@ -87,6 +96,9 @@ def _text_corpus(task: "IdentityTask") -> tuple[Corpus, Corpus]:
 SOURCES: dict[str, Callable[["IdentityTask"], tuple[Corpus, Corpus]]] = {
     "random": _random_stream, "grammar": _grammar_corpus, "ud": _ud_corpus, "text": _text_corpus,
 }
+
+#: the files a source reads, found (or refused) without reading them; sources absent here read none
+SOURCE_FILES: dict[str, Callable[["IdentityTask"], object]] = {"ud": _ud_files, "text": _text_file}
 
 
 @register_task("identity")
@@ -108,6 +120,10 @@ class IdentityTask(Task):
         self.n_train, self.n_test, self.sentence_length, self.random_types = n_train, n_test, sentence_length, random_types
         self.grammar, self.text_path, self.test_fraction = grammar, text_path, test_fraction
         self.data_dir, self.lowercase, self.data_seed = data_dir, lowercase, data_seed
+
+    def check_resources(self) -> None:
+        """The treebank (``source=ud``) or text file (``source=text``) exists, as :meth:`load` needs."""
+        SOURCE_FILES.get(self.source, lambda task: ())(self)
 
     def load(self) -> TaskData:
         train, test = SOURCES[self.source](self)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from probekit.corpus import Corpus, read_conllu
 from probekit.errors import ProbekitError
+from probekit.io import check_readable
 from probekit.registry import register_task
 from probekit.roles import check_scheme, corpus_roles
 from probekit.tasks.base import Targets, Task, TaskData
@@ -90,13 +91,20 @@ class TreebankRolesTask(RolesTask):
         self.train_path, self.test_path, self.data_dir = train_path, test_path, data_dir
         self.train_split, self.test_split = train_split, test_split
 
-    def load(self) -> TaskData:
+    def _paths(self) -> tuple:
         from probekit.datasets import ud_english_ewt
 
         if self.train_path:
-            paths = (self.train_path, self.test_path)
-        else:
-            paths = (ud_english_ewt(self.train_split, self.data_dir or None),
-                     ud_english_ewt(self.test_split, self.data_dir or None))
+            return self.train_path, self.test_path
+        return (ud_english_ewt(self.train_split, self.data_dir or None),
+                ud_english_ewt(self.test_split, self.data_dir or None))
+
+    def check_resources(self) -> None:
+        """The two CoNLL-U files exist (EWT's are found, or fetched, as :meth:`load` would)."""
+        for path in self._paths():
+            check_readable(path, "CoNLL-U file")
+
+    def load(self) -> TaskData:
+        paths = self._paths()
         train, test = (read_conllu(p) for p in paths)
         return TaskData(train, test, {"train_file": str(paths[0]), "test_file": str(paths[1])})
