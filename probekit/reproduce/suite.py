@@ -92,7 +92,10 @@ FULL = Budget(
                              "n_test": 300},
             "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000,
             "probe_options": {"linear": IDENTITY_PROBE_OPTIONS}},   # C chosen on held-out rows, as in the study
+    # GPT-2: the lm section's trained GPT-2-style model, and the random-weight one as a labelled control
     ladder_encoders=({"encoder": "gru-lm", "encoder_options": {"context": "stream"}, "loophole_history": 0},
+                     {"encoder": "gpt2", "weights": "trained", "encoder_options": {"context": "stream"},
+                      "loophole_history": 0},
                      {"encoder": "gpt2", "encoder_options": {"context": "stream"}, "loophole_history": 0}),
     ladder_seeds=1,
 )
@@ -143,11 +146,35 @@ class FunctionJob:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-Job = RunConfig | FunctionJob
+@dataclass(frozen=True)
+class WithSetup:
+    """A job that reads something a setup call makes first: ``module.function(**kwargs)``, then ``job``.
+
+    The identity study and the probe ladder read the GPT-2-style model that the ``lm`` section
+    trains; the setup (:func:`probekit.lm.store.trained_folder`) trains it or reuses it, under a
+    file lock, in whichever worker gets there first, so no job ever reads a model that is not there
+    yet, whatever the executor or the order. Key, label and records are ``job``'s own.
+    """
+
+    job: RunConfig | FunctionJob
+    module: str
+    function: str
+    kwargs: dict[str, Any]
+
+    def key(self) -> str:
+        return job_key(self.job)
+
+
+Job = RunConfig | FunctionJob | WithSetup
 
 
 def job_key(job: Job) -> str:
     return job.key()
+
+
+def inner_job(job: Job) -> RunConfig | FunctionJob:
+    """The job itself, without its setup call."""
+    return job.job if isinstance(job, WithSetup) else job
 
 
 @functools.singledispatch
@@ -161,6 +188,11 @@ job_label.register(RunConfig, sweep_job_label)
 @job_label.register
 def _(job: FunctionJob) -> str:
     return job.label or f"{job.module}.{job.function}"
+
+
+@job_label.register
+def _(job: WithSetup) -> str:
+    return job_label(job.job)
 
 
 @functools.singledispatch
@@ -192,6 +224,12 @@ def _(job: FunctionJob, cache=None) -> list[dict]:
         "git_commit": git_commit(),
         "code_fingerprint": code_fingerprint(),
     }]
+
+
+@execute.register
+def _(job: WithSetup, cache=None) -> list[dict]:
+    getattr(importlib.import_module(job.module), job.function)(**job.kwargs)
+    return execute(job.job, cache=cache)
 
 
 def function_table(records: Iterable[dict], function: str) -> pd.DataFrame:
@@ -346,7 +384,7 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
     executor = executor or make_executor("local", 1)
     plans = {s.name: (s, s.jobs(budget, seeds)) for s in sections}
     for section, jobs in plans.values():
-        for job in jobs:
+        for job in map(inner_job, jobs):
             if isinstance(job, RunConfig):
                 check_config(job)
     outcomes = {name: SectionOutcome(section, "done") for name, (section, _) in plans.items()}
@@ -376,7 +414,8 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
                 todo.append((name, index, stale))
     compute = functools.partial(_timed_execute, cache=cache)
     items = [plans[name][1][index] for name, index, _ in todo]
-    for position, result in executor.run(compute, items, lambda job: isinstance(job, RunConfig) and wants_gpu(job)):
+    for position, result in executor.run(compute, items,
+                                         lambda job: isinstance(inner_job(job), RunConfig) and wants_gpu(inner_job(job))):
         name, index, stale = todo[position]
         if isinstance(result, Failure):
             raise ProbekitError(f"{name}: {job_label(items[position])} failed: {result.message}")
