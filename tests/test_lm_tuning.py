@@ -125,3 +125,18 @@ def test_cli_lr_list_chooses_and_says_so(text, tmp_path):
     search = read_meta(out)["lr_search"]
     assert "<- chosen" in result.output and f"lr {search['chosen']:g})" in result.output
     assert (out / "hf" / "config.json").is_file()
+
+
+def test_the_lm_sections_job_trains_the_chosen_rate_and_reports_the_search(text, tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from probekit.lm.jobs import lm_perplexity
+
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path))
+    train = asdict(tiny_config(text, "ema", steps=8, eval_every=4, checkpoint_every=4))
+    rows = lm_perplexity("ema (linear)", train, n_boot=100, lr_search={"grid": [1e-3, 1e-1], "pilot_fraction": 0.5})
+    last = rows.iloc[-1]
+    grid, bits = json.loads(last.lr_grid), json.loads(last.lr_val_bits)
+    assert grid == [1e-3, 1e-1] and last.lr == grid[bits.index(min(bits))] and last.lr_pilot_steps == 4
+    fixed = lm_perplexity("ema (linear)", train, n_boot=100).iloc[-1]
+    assert fixed.lr == train["lr"] and fixed.lr_grid is None
