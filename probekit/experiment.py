@@ -109,14 +109,15 @@ def _components(config: RunConfig, task: Any = None) -> tuple[str, Any, str, Any
     return task_name, task, probe_name, encoder, probe
 
 
-def check_config(config: RunConfig) -> None:
+def check_config(config: RunConfig, inputs: bool = True) -> None:
     """Raise the :class:`ProbekitError` that :func:`run_all` would raise for a bad name or option
-    or a missing input file or model, without loading data or computing anything (a sweep checks
-    every config before running any; settings that need the data, such as a training size, are
-    checked by :func:`prepare`)."""
+    or (with ``inputs``) a missing input file or model, without loading data or computing anything
+    (a sweep checks every config before running any; settings that need the data, such as a
+    training size, are checked by :func:`prepare`)."""
     _, task, _, encoder, _ = _components(config)
-    contracts.check_resources(task)
-    contracts.check_resources(encoder)
+    if inputs:
+        contracts.check_resources(task)
+        contracts.check_resources(encoder)
 
 
 def run(config: RunConfig, progress: Callable[[str], None] | None = None) -> dict:

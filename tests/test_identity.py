@@ -111,3 +111,14 @@ def test_plot_writes_a_png_and_refuses_records_without_lags(tmp_path):
     refused = runner.invoke(main, ["plot", str(roles_only), "-o", str(tmp_path / "none.png")])
     assert refused.exit_code == 2 and "no identity-task records" in refused.output
     assert not (tmp_path / "none.png").exists()
+
+
+def test_random_words_name_the_stream_types():
+    """A word-level LM reads w0, w1, ... as <unk>: the random stream can draw words it knows instead."""
+    words = [f"word{i}" for i in range(40)]
+    _, data = make(random_words=words)
+    assert set(data.train.words()) == set(words[:30])
+    _, default = make()
+    assert set(default.train.words()) == {f"w{i}" for i in range(30)}
+    with pytest.raises(ProbekitError, match="fewer than random_types=30"):
+        make(random_words=["a", "b", "a"])

@@ -55,6 +55,11 @@ def test_train_then_eval_writes_a_model_and_a_record(text, tmp_path):
     (["--arch", "ema", "--tokens", "-5"], "--tokens must be positive"),
     (["--arch", "ema", "--vocab-size", "100000"], "--vocab-size 100000 is larger than"),
     (["--arch", "ema", "--batch-size", "4096"], "fewer than one batch"),
+    (["--arch", "ema", "--lr", "0"], "learning rates must be positive"),
+    (["--arch", "ema", "--lr", "1e-3,-1e-2"], "learning rates must be positive"),
+    (["--arch", "ema", "--lr", ","], "the learning-rate grid is empty"),
+    (["--arch", "ema", "--lr", "fast"], "--lr 'fast'"),
+    (["--arch", "ema", "--lr", "auto", "--lr-pilot-fraction", "0"], "--lr-pilot-fraction must be in (0, 1]"),
 ])
 def test_bad_training_options(text, tmp_path, args, match):
     out = tmp_path / "model"

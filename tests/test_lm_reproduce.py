@@ -49,3 +49,140 @@ def test_report_tables_ratio_and_predictor_differences(tmp_path):
     assert report.tables["probes"].set_index("model").loc["gpt2", "sum of bits, lags 0+1"] == 4.0
     report.plots["curves"](tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- the learning rate on the page
+
+def test_page_shows_each_models_rate_and_how_it_was_chosen():
+    tuned = {"lr": 1e-2, "lr_grid": "[0.001, 0.003, 0.01]", "lr_val_bits": "[7.5, 7.2, 7.1]", "lr_pilot_steps": 50}
+    records = [_record("lm_perplexity", [{**row, **tuned} for row in _curve("gpt2", 200.0, 2.0)]),
+               _record("lm_perplexity", [{**row, "lr": 3e-3, "lr_grid": None, "lr_val_bits": None,
+                                          "lr_pilot_steps": None} for row in _curve("gru", 300.0, 3.0)])]
+    report = lm_report(records, BUDGETS["full"])
+    rates = report.tables["perplexity"].set_index("model")["learning rate"]
+    assert rates["gpt2"] == "0.01 (chosen on validation from 0.001, 0.003, 0.01)"
+    assert rates["gru"] == "0.003 (fixed, not tuned)"
+    search = report.tables["learning-rates"]
+    assert list(search["validation bits per token"]) == [7.5, 7.2, 7.1]
+    assert list(search.chosen) == ["", "", "yes"] and set(search.model) == {"gpt2"}
+
+
+def test_full_suite_models_search_the_rate_and_quick_ones_do_not():
+    full = [job for job in lm_jobs(BUDGETS["full"], (0,)) if job.function == "lm_perplexity"]
+    assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2] for job in full)
+    assert all("lr_search" not in job.kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
+
+
+# ----------------------------------------------------------------------------- which GPT-2 the other sections read
+
+def _require_wikitext():
+    from conftest import missing_resource
+
+    from probekit.lm.corpus import wikitext_dir
+
+    if not (wikitext_dir() / "valid.txt").is_file():
+        missing_resource(f"WikiText-2 at {wikitext_dir()}", "set PROBEKIT_WIKITEXT to the folder of valid.txt")
+
+
+def vocabulary(train):
+    from probekit.lm.corpus import load_split
+    from probekit.lm.vocab import LMVocabulary
+
+    return LMVocabulary.fit(load_split(train["corpus"], 0).train, train["vocab_size"]).words
+
+
+def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_random_one_as_control():
+    from conftest import require_gpt2_tokenizer
+
+    require_gpt2_tokenizer()   # the random-weight control is built from it
+    _require_wikitext()        # the trained model's vocabulary
+    from probekit.cache import cache_ref
+    from probekit.lm.store import hf_path
+    from probekit.reproduce import identity_jobs, ladder_jobs
+    from probekit.reproduce.content import RANDOM_GPT2, TRAINED_GPT2, gpt2_label
+    from probekit.reproduce.lm import model_spec
+    from probekit.reproduce.suite import WithSetup
+
+    for name in ("quick", "full"):
+        budget, seeds = BUDGETS[name], (3, 4)
+        spec = model_spec(budget, seeds)
+        lm_gpt2 = next(j for j in lm_jobs(budget, seeds) if j.function == "lm_perplexity" and j.kwargs["model"] == "gpt2")
+        assert spec == {"train": lm_gpt2.kwargs["train"], "lr_search": lm_gpt2.kwargs.get("lr_search")}
+        ref = cache_ref(hf_path(**spec))
+        assert ref.startswith("cache:lm/")
+        jobs = identity_jobs(budget, seeds)
+        trained = [j for j in jobs if isinstance(j, WithSetup)]
+        random = [j for j in jobs if not isinstance(j, WithSetup) and j.encoder == "gpt2"]
+        assert trained and len(trained) == len(random)
+        for job, control in zip(trained, random):
+            assert (job.module, job.function, job.kwargs) == ("probekit.lm.store", "trained_folder", spec)
+            assert job.job.encoder == "hf" and job.job.encoder_options["model"] == ref
+            assert gpt2_label(job.job.encoder, job.job.encoder_options) == TRAINED_GPT2
+            options = job.job.task_options
+            if options["source"] == "random":   # words the word-level model knows, not w0, w1, ... (<unk> to it)
+                assert len(set(options["random_words"])) == options["random_types"]
+                assert set(options["random_words"]) <= set(vocabulary(spec["train"]))
+                assert {k: v for k, v in options.items() if k != "random_words"} == control.task_options
+            else:
+                assert options == control.task_options
+        assert {gpt2_label(j.encoder, j.encoder_options) for j in random} == {RANDOM_GPT2}
+    ladders = ladder_jobs(BUDGETS["full"], (0,))
+    labels = [j.job.label if isinstance(j, WithSetup) else j.label for j in ladders]
+    assert f"probe ladder {TRAINED_GPT2} | seed 0" in labels and f"probe ladder {RANDOM_GPT2} | seed 0" in labels
+    setup = [j for j in ladders if isinstance(j, WithSetup)]
+    assert [j.job.kwargs["encoder"] for j in setup] == ["hf"]
+    assert len(setup[0].job.kwargs["task_options"]["random_words"]) == setup[0].job.kwargs["task_options"]["random_types"]
+    assert setup[0].kwargs == model_spec(BUDGETS["full"], (0,))
+
+
+def make_marker(path):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("made by the setup")
+
+
+def read_marker(path):
+    with open(path, encoding="utf-8") as handle:
+        return pd.DataFrame([{"content": handle.read()}])
+
+
+def test_a_job_with_setup_runs_the_setup_first_and_is_the_job_itself(tmp_path):
+    import pytest
+
+    from probekit.reproduce.suite import FunctionJob, WithSetup, execute, job_key, job_label
+
+    marker = str(tmp_path / "marker")
+    job = FunctionJob("test_lm_reproduce", "read_marker", {"path": marker}, label="read the marker")
+    with pytest.raises(FileNotFoundError):
+        execute(job)
+    wrapped = WithSetup(job, "test_lm_reproduce", "make_marker", {"path": marker})
+    assert job_key(wrapped) == job_key(job) and job_label(wrapped) == "read the marker"
+    (record,) = execute(wrapped)
+    assert record["rows"] == [{"content": "made by the setup"}] and record["id"] == job.key()
+
+
+def test_parallel_callers_train_a_cached_model_once(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import torch
+
+    from probekit.lm import store, train as lm_train
+
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path))
+    calls = []
+
+    def slow_train(config, folder, threads=1, progress=False):
+        calls.append(folder)
+        time.sleep(0.5)
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"finished": True}, folder / "checkpoint.pt")
+
+    monkeypatch.setattr(lm_train, "train", slow_train)
+    spec = {"arch": "ema", "corpus": "unused", "steps": 3}
+    folders = []
+    threads = [threading.Thread(target=lambda: folders.append(store.trained_folder(spec))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(set(folders)) == 1 and folders[0] == store.trained_path(spec)

@@ -159,7 +159,9 @@ def test_selectivity_and_mdl_in_range(suite):
 def test_identity_curves_in_bits_below_the_label_entropy(suite):
     out, _, _ = suite
     bits = _csv(out, "identity-random-bits")
-    assert set(bits.encoder.str.split("[").str[0]) == {"ema", "gru-lm", "gpt2", "type", "random"}
+    # GPT-2 twice: the lm section's trained GPT-2-style model, and the random-weight one as a labelled control
+    assert set(bits.encoder.str.split("[").str[0]) == {"ema", "gru-lm", rp.content.TRAINED_GPT2,
+                                                       rp.content.RANDOM_GPT2, "type", "random"}
     vocab = json.loads(next((out.parent / "records" / "identity").glob("*.json")).read_text())["data"]["identity_types"]
     lag_columns = [c for c in bits.columns if c.startswith("lag ")]
     assert lag_columns and (bits[lag_columns].to_numpy() <= math.log2(vocab + 1) + 0.05).all()

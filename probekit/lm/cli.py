@@ -42,15 +42,23 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
     @click.option("--learn-rates/--fixed-rates", default=False, show_default=True, help="EMA rates learned or fixed.")
     @click.option("--context", default=128, show_default=True, type=int, help="Tokens per training window.")
     @click.option("--batch-size", default=16, show_default=True, type=int, help="Windows per step.")
-    @click.option("--lr", default=3e-3, show_default=True, type=float, help="AdamW peak learning rate.")
+    @click.option("--lr", default="3e-3", show_default=True,
+                  help="AdamW peak learning rate: one rate (fixed), several comma-separated rates, or 'auto' "
+                       "(1e-3,3e-3,1e-2): several are chosen on the validation split (never the test split) by "
+                       "a pilot run per rate of --lr-pilot-fraction of the steps; the lowest validation loss "
+                       "wins and trains for the full run (docs/lm.md).")
+    @click.option("--lr-pilot-fraction", default=0.25, show_default=True, type=float,
+                  help="With several --lr rates: the fraction of the steps (and warm-up) each pilot trains.")
     @click.option("--eval-every", default=50, show_default=True, type=int, help="Steps between validation losses.")
     @click.option("--checkpoint-every", default=50, show_default=True, type=int, help="Steps between checkpoints.")
     @click.option("--threads", default=None, type=int, help="torch threads [default: min(2, cores)].")
     @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Model folder.")
     def train_command(arch, predictor, corpus, split_seed, steps, tokens, seed, vocab_size, params, width, layers,
-                      rates, learn_rates, context, batch_size, lr, eval_every, checkpoint_every, threads, out):
+                      rates, learn_rates, context, batch_size, lr, lr_pilot_fraction, eval_every, checkpoint_every,
+                      threads, out):
         """Train (or resume) a language model into OUT; rerun the same command to resume."""
         from probekit.lm.train import TrainConfig, default_threads, steps_for_tokens, train
+        from probekit.lm.tuning import check_fraction, parse_lr, train_tuned
 
         if steps is not None and tokens is not None:
             raise ProbekitError("give either --steps or --tokens, not both.")
@@ -58,14 +66,23 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
             steps = steps_for_tokens(tokens, batch_size, context)
         if vocab_size is not None and vocab_size <= 0:
             raise ProbekitError(f"--vocab-size must be positive, got {vocab_size}.")
+        fixed, grid = parse_lr(lr)
+        fraction = check_fraction(lr_pilot_fraction)
         config = TrainConfig(arch=arch, predictor=predictor, corpus=corpus, split_seed=split_seed, seed=seed,
                              vocab_size=vocab_size, params=params, width=width, layers=layers, rates=_rates(rates),
                              learn_rates=learn_rates, context=context, batch_size=batch_size,
-                             steps=300 if steps is None else steps, lr=lr, eval_every=eval_every,
+                             steps=300 if steps is None else steps, lr=fixed or grid[0], eval_every=eval_every,
                              checkpoint_every=checkpoint_every)
-        meta = train(config, out, threads=threads or default_threads())
-        click.echo(f"{arch} ({meta['parameters']:,} parameters, width {meta['width']}) trained on {meta['split']} "
-                   f"into {out}", err=True)
+        if grid is None:
+            meta = train(config, out, threads=threads or default_threads())
+        else:
+            meta = train_tuned(config, grid, out, fraction, threads=threads or default_threads(), progress=True)
+            search = meta["lr_search"]
+            for rate, bits in zip(search["grid"], search["val_bits"]):
+                click.echo(f"lr {rate:g}: validation {bits:.4f} bits per token after {search['pilot_steps']} "
+                           f"pilot steps{'  <- chosen' if rate == search['chosen'] else ''}", err=True)
+        click.echo(f"{arch} ({meta['parameters']:,} parameters, width {meta['width']}, lr {meta['train']['lr']:g}) "
+                   f"trained on {meta['split']} into {out}", err=True)
 
     @lm.command("eval")
     @click.argument("folder", type=click.Path(path_type=Path))

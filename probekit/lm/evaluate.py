@@ -98,6 +98,7 @@ def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boo
                  "split": split, "articles": len(offsets) - 1, "tokens": int(len(ids)),
                  "vocab_size": len(vocab), "width": meta["width"]},
         "metrics": metrics,
+        "lr_search": meta.get("lr_search"),   # how train.lr was chosen (None: given, fixed)
         "curve": meta["curve"],
         "timings_s": {"load": round(loaded - began, 4), "score": round(scored - loaded, 4),
                       "total": round(time.perf_counter() - began, 4)},

@@ -4,36 +4,35 @@ a model and score it on held-out text (:func:`lm_perplexity`), and probe a train
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
 
-def trained_folder(train: dict) -> Path:
-    """Train ``train`` (a :class:`~probekit.lm.train.TrainConfig` as a dict) into the cache, or reuse it.
+def trained_folder(train: dict, lr_search: dict | None = None) -> Path:
+    """Train (or reuse) a model in the cache (:func:`probekit.lm.store.trained_folder`)."""
+    from probekit.lm.store import trained_folder as cached
 
-    The folder is keyed by the config and by the code fingerprint: a model trained by other code
-    is never reused, so a record made from it cannot pass for one of this code's."""
-    from probekit.cache import default_cache_root
-    from probekit.lm.train import TrainConfig, default_threads, load_checkpoint, train as run_training
-    from probekit.provenance import code_fingerprint
-
-    config = TrainConfig.from_dict(train)
-    folder = default_cache_root() / "lm" / f"{config.key()}-{code_fingerprint()}"
-    state = load_checkpoint(folder) if folder.is_dir() else None
-    if state is None or not state.get("finished"):
-        run_training(config, folder, threads=default_threads(), progress=False)
-    return folder
+    return cached(train, lr_search)
 
 
-def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int | None = None) -> pd.DataFrame:
-    """Train (or reuse) one model and evaluate it: its loss curve, each row with the test figures."""
+def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int | None = None,
+                  lr_search: dict | None = None) -> pd.DataFrame:
+    """Train (or reuse) one model and evaluate it: its loss curve, each row with the test figures and
+    the learning rate (``lr_search``: chosen on the validation split, see :mod:`probekit.lm.tuning`;
+    else the fixed ``train["lr"]``) with every candidate's validation bits."""
     from probekit.lm.evaluate import evaluate
     from probekit.lm.train import default_threads
 
-    record = evaluate(trained_folder(train), n_boot=n_boot, threads=default_threads(), max_articles=max_articles)
+    record = evaluate(trained_folder(train, lr_search), n_boot=n_boot, threads=default_threads(),
+                      max_articles=max_articles)
     m = record["metrics"]
+    search = record.get("lr_search")
+    lr = {"lr": record["config"]["train"]["lr"], "lr_grid": json.dumps(search["grid"]) if search else None,
+          "lr_val_bits": json.dumps([round(b, 4) for b in search["val_bits"]]) if search else None,
+          "lr_pilot_steps": search["pilot_steps"] if search else None}
     fixed = {"model": model, "split": record["data"]["split_name"], "parameters": m["parameters"],
              "width": record["data"]["width"], "vocab_size": record["data"]["vocab_size"],
              "train_tokens": m["train_tokens_seen"], "train_s": m["train_seconds"],
@@ -41,7 +40,7 @@ def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int
              "perplexity_hi": m["perplexity"]["ci_high"], "bits": m["bits_per_token"]["value"],
              "bits_lo": m["bits_per_token"]["ci_low"], "bits_hi": m["bits_per_token"]["ci_high"],
              "unigram_perplexity": m["unigram_perplexity"]["value"], "test_tokens": m["predicted_tokens"],
-             "oov_rate": m["oov_rate"]}
+             "oov_rate": m["oov_rate"], **lr}
     return pd.DataFrame([{**fixed, **point} for point in record["curve"]])
 
 
@@ -77,17 +76,18 @@ def check_resources(function: str, kwargs: dict) -> None:
     if kwargs.get("train"):
         check_corpus(kwargs["train"].get("corpus", "wikitext2"))
     if function == "lm_probes":
-        for config in _probe_configs(folder=None, **{k: v for k, v in kwargs.items() if k != "train"}):
+        for config in _probe_configs(folder=None, **{k: v for k, v in kwargs.items() if k not in ("train", "lr_search")}):
             check_config(config)
 
 
 def lm_probes(model: str, train: dict | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
-              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud") -> pd.DataFrame:
+              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud",
+              lr_search: dict | None = None) -> pd.DataFrame:
     """Identity bits by lag (``identity_source``: EWT, or the grammar in the quick suite, which spares
     parsing EWT's training file) and role accuracy (roles, ud-roles) read from one model's states."""
     from probekit.experiment import run_all
 
-    folder = None if train is None else trained_folder(train)
+    folder = None if train is None else trained_folder(train, lr_search)
     rows = []
     for config in _probe_configs(model, folder, seed, lags, identity_train_size, identity_vocab, roles, ud_roles,
                                  ud_train_size, n_boot, identity_source):

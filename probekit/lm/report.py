@@ -35,7 +35,9 @@ def perplexity_table(records: list[dict]) -> pd.DataFrame:
                      "train tokens": m["train_tokens_seen"], "perplexity [95% CI]": _ci(m["perplexity"]),
                      "bits per token": round(m["bits_per_token"]["value"], 3),
                      "unigram perplexity": round(m["unigram_perplexity"]["value"], 1),
-                     "train s": round(m["train_seconds"], 1), "_ppl": m["perplexity"]["value"]})
+                     "train s": round(m["train_seconds"], 1),
+                     "lr": f"{train['lr']:g}" + (" (chosen on validation)" if r.get("lr_search") else " (fixed)"),
+                     "_ppl": m["perplexity"]["value"]})
     table = pd.DataFrame(rows)
     if table.empty:
         return table

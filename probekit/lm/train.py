@@ -38,6 +38,7 @@ CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 VOCAB = "vocab.json"
 HF_DIR = "hf"
+SEARCH_DIR = "lr-search"   # probekit.lm.tuning's pilots (that module imports this one)
 FORMAT = 1
 
 
@@ -170,7 +171,8 @@ def check_folder(out: Path, config: TrainConfig) -> bool:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ProbekitError(f"-o {out} is a file; give a folder for the trained model.")
-    if not out.exists() or not any(out.iterdir()):
+    # the pilots of a learning-rate search (probekit.lm.tuning) live in the model's folder before it
+    if not out.exists() or not any(p.name != SEARCH_DIR for p in out.iterdir()):
         return False
     if not (out / CONFIG).is_file():
         raise ProbekitError(f"-o {out} is not empty and holds no {CONFIG}: it is not a probekit LM folder. "
@@ -248,8 +250,9 @@ def validation_bits(model, valid: tuple[np.ndarray, np.ndarray], context: int, m
 
 
 def train(config: TrainConfig, out: Path, threads: int = 1, progress: bool = True,
-          on_checkpoint: Callable[[int], None] | None = None) -> dict:
-    """Train (or resume) ``config`` into ``out``; returns the folder's metadata (``config.json``)."""
+          on_checkpoint: Callable[[int], None] | None = None, extra_meta: dict | None = None) -> dict:
+    """Train (or resume) ``config`` into ``out``; returns the folder's metadata (``config.json``,
+    with ``extra_meta`` added: e.g. the learning-rate search that chose ``config.lr``)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -259,9 +262,12 @@ def train(config: TrainConfig, out: Path, threads: int = 1, progress: bool = Tru
     resuming = check_folder(out, config)
     data = prepare(config)
     model = new_model(config, len(data.vocab), data.width)
-    meta = {"train": asdict(config), "width": data.width, "parameters": count_parameters(model), **data.info}
+    meta = {"train": asdict(config), "width": data.width, "parameters": count_parameters(model), **data.info,
+            **(extra_meta or {})}
     out.mkdir(parents=True, exist_ok=True)
-    if not resuming:
+    if resuming:
+        meta = read_meta(out)
+    else:
         atomic_write_json(out / CONFIG, meta)
     if not (out / VOCAB).is_file():
         data.vocab.save(out / VOCAB)

@@ -14,13 +14,62 @@ from dataclasses import replace
 import pandas as pd
 
 from probekit.dilution.theory import bound_table  # noqa: F401  (jobs import it from probekit.reproduce)
-from probekit.reproduce.suite import Budget, Claim, FunctionJob, Job, Section, SectionReport, function_table
+from probekit.reproduce.suite import (
+    Budget, Claim, FunctionJob, Job, Section, SectionReport, WithSetup, function_table,
+)
 from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag
+
+# ----------------------------------------------------------------------------- which GPT-2
+
+#: The two GPT-2s of the identity study and the probe ladder, as their rows are labelled.
+TRAINED_GPT2 = "gpt2-style LM (trained, lm section)"
+RANDOM_GPT2 = "gpt2 (random weights, control)"
+#: Where the trained model comes from: trained (or reused) by a job's setup call, never assumed there.
+STORE = "probekit.lm.store"
+
+
+def trained_gpt2(budget: Budget, seeds: tuple[int, ...]) -> tuple[str, dict]:
+    """The ``lm`` section's GPT-2-style model for this budget: the cache reference of its Hugging Face
+    folder (``cache:lm/...``, the same on every machine) and the ``trained_folder`` kwargs that make it
+    (the section's own training config and learning-rate search, so it is trained once and shared)."""
+    from probekit.cache import cache_ref
+    from probekit.lm.store import hf_path
+    from probekit.reproduce.lm import model_spec
+
+    spec = model_spec(budget, seeds, "gpt2")
+    return cache_ref(hf_path(**spec)), spec
+
+
+def gpt2_label(encoder: str, options: dict) -> str | None:
+    """The page label of a GPT-2 run (None for other encoders): which weights it read."""
+    options = options or {}
+    model = str(options.get("model", ""))
+    if encoder in ("hf", "gpt2") and model.startswith("cache:lm/"):
+        return TRAINED_GPT2
+    if encoder != "gpt2":
+        return None
+    return RANDOM_GPT2 if model.startswith("cache:models/gpt2-random") else f"gpt2 ({model or 'gpt2'})"
+
+
+def _labelled_run(record: dict) -> dict:
+    """A run record whose GPT-2 encoder is named by :func:`gpt2_label` (a copy; others unchanged)."""
+    config = record.get("config") or {}
+    label = gpt2_label(config.get("encoder", ""), config.get("encoder_options") or {})
+    return record if label is None else {**record, "config": {**config, "encoder": label, "encoder_options": {}}}
+
+
+def _labelled_function(record: dict) -> dict:
+    kwargs = record.get("kwargs") or {}
+    label = gpt2_label(kwargs.get("encoder", ""), kwargs.get("encoder_options") or {})
+    return record if label is None else {**record, "kwargs": {**kwargs, "encoder": label}}
 
 
 # ----------------------------------------------------------------------------- identity (probekit.studies)
 
 def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
+    """The identity study; its GPT-2 runs twice: on the ``lm`` section's trained GPT-2-style model
+    (through the ``hf`` encoder, after a setup call that trains or reuses it) and, as a labelled
+    control, on the local random-weight GPT-2 (or ``--gpt2-model``)."""
     from probekit.studies import identity_study_configs
 
     configs = [config for source in budget.identity_sources
@@ -30,7 +79,32 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     if budget.gpt2_model:   # real weights on a machine with network: swap the model, keep the protocol
         configs = [replace(c, encoder_options={**c.encoder_options, "model": budget.gpt2_model})
                    if "model" in c.encoder_options else c for c in configs]
-    return configs
+    jobs: list[Job] = list(configs)
+    gpt2 = [c for c in configs if c.encoder == "gpt2"]
+    if gpt2:
+        model, spec = trained_gpt2(budget, seeds)
+        jobs += [WithSetup(replace(c, encoder="hf", encoder_options={**c.encoder_options, "model": model},
+                                   task_options=own_words(c.task_options, spec)), STORE, "trained_folder", spec)
+                 for c in gpt2]
+    return jobs
+
+
+def own_words(task_options: dict, spec: dict) -> dict:
+    """A random stream's task options for the trained word-level GPT-2: its types drawn from the model's
+    own vocabulary (:func:`probekit.lm.store.vocabulary_words`), since ``w0``, ``w1``, ... are all
+    ``<unk>`` to it. Text sources (EWT) are unchanged."""
+    if task_options.get("source", "random") != "random":
+        return task_options
+    from probekit.lm.store import vocabulary_words
+
+    return {**task_options, "random_words": vocabulary_words(spec["train"], task_options["random_types"])}
+
+
+#: What the pages say about the trained GPT-2's random streams.
+OWN_WORDS_NOTE = ("On random streams the trained GPT-2-style model (a word-level LM) reads streams of the most "
+                  "frequent alphabetic words of its own WikiText vocabulary, drawn uniformly as the other "
+                  "encoders' w0, w1, ... are: those would all be <unk> to it. The random-weight control reads "
+                  "w0, w1, ... through the real GPT-2 tokenizer, as before.")
 
 
 def identity_report(records: list[dict], budget: Budget) -> SectionReport:
@@ -38,7 +112,7 @@ def identity_report(records: list[dict], budget: Budget) -> SectionReport:
 
     report = SectionReport()
     by_source: dict[str, list[dict]] = {}
-    for record in records:
+    for record in map(_labelled_run, records):
         if "config" in record:
             by_source.setdefault(record["config"]["task_options"].get("source", "random"), []).append(record)
     for source, group in sorted(by_source.items()):
@@ -60,6 +134,8 @@ def identity_report(records: list[dict], budget: Budget) -> SectionReport:
     totals = [f"{k.split(':', 2)[2].split('[')[0]} on {sources.get(k.split(':')[1], k.split(':')[1])} {v}"
               for k, v in report.figures.items() if k.startswith("area_bits:")]
     report.figures["identity"] = "; ".join(totals) or "n/a"
+    if any(TRAINED_GPT2 in key for key in report.figures):
+        report.notes.append(OWN_WORDS_NOTE)
     return report
 
 
@@ -111,19 +187,29 @@ def dilution_report(records: list[dict], budget: Budget) -> SectionReport:
 
 
 def ladder_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
-    """The EMA ladder (with its loophole), then the same ladder on ``budget.ladder_encoders``; a
-    GPT-2 without a ``model`` gets ``--gpt2-model`` or the local random one."""
+    """The EMA ladder (with its loophole), then the same ladder on ``budget.ladder_encoders``. A GPT-2
+    entry with ``"weights": "trained"`` reads the ``lm`` section's trained GPT-2-style model (``hf``
+    encoder, after a setup call that trains or reuses it); a GPT-2 without a ``model`` gets
+    ``--gpt2-model`` or the local random-weight one (the control)."""
     ladders = [budget.ladder] + [{**budget.ladder, **extra} for extra in budget.ladder_encoders]
-    jobs = []
+    jobs: list[Job] = []
     for ladder in ladders:
-        if ladder.get("encoder") in ("gpt2", "hf") and "model" not in ladder.get("encoder_options", {}):
+        ladder, setup = dict(ladder), None
+        options = ladder.get("encoder_options", {})
+        if ladder.pop("weights", None) == "trained":
+            model, setup = trained_gpt2(budget, seeds)
+            ladder = {**ladder, "encoder": "hf", "encoder_options": {**options, "model": model},
+                      "task_options": own_words(ladder.get("task_options", {}), setup)}
+        elif ladder.get("encoder") in ("gpt2", "hf") and "model" not in options:
             from probekit.studies import local_gpt2_ref
 
             model = budget.gpt2_model or local_gpt2_ref()
-            ladder = {**ladder, "encoder_options": {**ladder.get("encoder_options", {}), "model": model}}
-        jobs += [FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
-                             label=f"probe ladder {ladder.get('encoder', '')} | seed {seed}")
-                 for seed in budget.seeds_for(budget.ladder_seeds, seeds)]
+            ladder = {**ladder, "encoder_options": {**options, "model": model}}
+        name = gpt2_label(ladder.get("encoder", ""), ladder.get("encoder_options", {})) or ladder.get("encoder", "")
+        for seed in budget.seeds_for(budget.ladder_seeds, seeds):
+            job = FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
+                              label=f"probe ladder {name} | seed {seed}")
+            jobs.append(job if setup is None else WithSetup(job, STORE, "trained_folder", setup))
     return jobs
 
 
@@ -142,7 +228,7 @@ def _ladder_gains(table: pd.DataFrame) -> str:
 
 def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
     report = SectionReport()
-    rows = function_table(records, f"{EMPIRICAL}.probe_ladder")
+    rows = function_table(list(map(_labelled_function, records)), f"{EMPIRICAL}.probe_ladder")
     if rows.empty:
         return report
     keys = tuple(k for k in ("encoder", "lag", "probe", "condition") if k in rows)
@@ -172,6 +258,8 @@ def ladder_report(records: list[dict], budget: Budget) -> SectionReport:
     report.plots[""] = functools.partial(plot_against_lag, report.tables[""], "V-information (bits)",
                                          ylabel="bits per token")
     report.notes.append(LADDER_TRAINING_GAP)
+    if "encoder" in rows and (rows.encoder == TRAINED_GPT2).any():
+        report.notes.append(OWN_WORDS_NOTE)
     return report
 
 
@@ -195,12 +283,12 @@ IDENTITY_SECTION = Section(
         Claim("EMA traces destroy token identity", "an EMA-only LM has 8x GPT-2's perplexity (260 on C4)",
               "identity", "area under the V-information-by-lag curve (bit x lag, trapezoids between the measured "
               "lags, negative estimates kept; docs/metrics.md) per encoder",
-              "No pretrained GPT-2 can be downloaded on these machines: the GPT-2 curves use a small, "
-              "randomly initialised GPT-2 with the real tokenizer (docs/protocol.md says how to rerun with "
-              "real weights). These curves measure what untrained or small representations keep, not "
-              "perplexity: the `lm` section ([lm.md](lm.md)) trains EMA-only, GRU and GPT-2-style LMs "
-              "(0.5M parameters, not 130M) and probes their states; this study does not yet read the "
-              "trained GPT-2."),
+              "No pretrained GPT-2 can be downloaded on these machines: the transformer rows read the "
+              "GPT-2-style LM that the `lm` section ([lm.md](lm.md)) trains on WikiText-2 (0.5M parameters, "
+              "minutes of training, a word vocabulary; labelled \"trained, lm section\"), and, as a control, "
+              "a small randomly initialised GPT-2 with the real tokenizer (labelled \"random weights, "
+              "control\"; docs/protocol.md says how to rerun it with real weights). These curves measure "
+              "what representations keep, not perplexity."),
     ))
 
 DILUTION_SECTION = Section(

@@ -10,14 +10,19 @@ Jobs (all :class:`~probekit.reproduce.suite.FunctionJob`, so they resume like ev
   (``ema`` encoder, random embeddings): identity bits by lag on EWT and role accuracy on
   ``roles`` and ``ud-roles``, through the ordinary ``probekit run`` pipeline.
 
-Checkpoints live outside git, in ``$PROBEKIT_CACHE/lm/<training config hash>/`` (default
-``~/.cache/probekit``): a missing one is trained again (same seed, same weights), an interrupted
-one resumes. The job keys hold the training configs, never a machine's paths.
+Checkpoints live outside git, in ``$PROBEKIT_CACHE/lm/<spec hash>-<code fingerprint>/`` (default
+``~/.cache/probekit``; :mod:`probekit.lm.store`): a missing one is trained again (same seed, same
+weights), an interrupted one resumes, parallel jobs train it once (file lock). The job keys hold the
+training configs, never a machine's paths. In the full suite each model's learning rate is chosen on
+the validation split (:mod:`probekit.lm.tuning`); the quick suite trains at the fixed 3e-3.
+:func:`model_spec` gives other sections (the identity study, the probe ladder) the GPT-2-style
+model this section trains.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +52,10 @@ LM_BUDGETS = {
                        "batch_size": 16, "steps": 200, "eval_every": 25, "checkpoint_every": 50, "val_windows": 64},
              "eval_articles": None, "lags": [0, 1, 4], "identity_train_size": 300, "identity_vocab": 50,
              "roles": {"n_train": 500, "n_test": 200}, "ud_roles": {"train_split": "dev"}, "ud_train_size": 500,
-             "n_boot": 1000},
+             "n_boot": 1000,
+             # each model's rate chosen on the validation split by pilots of a quarter of the steps
+             # (probekit.lm.tuning); the quick suite trains at the fixed default 3e-3
+             "lr_search": {"grid": [1e-3, 3e-3, 1e-2], "pilot_fraction": 0.25}},
 }
 
 
@@ -61,6 +69,19 @@ def _train_config(budget: Budget, model: str, seed: int) -> dict:
     return {**_sizes(budget)["train"], "arch": arch, "predictor": predictor, "seed": seed}
 
 
+def _search(budget: Budget) -> dict:
+    """The learning-rate search of a suite's models as job kwargs (none: the fixed default rate)."""
+    search = _sizes(budget).get("lr_search")
+    return {} if search is None else {"lr_search": dict(search)}
+
+
+def model_spec(budget: Budget, seeds: tuple[int, ...], model: str = "gpt2") -> dict:
+    """``{"train": ..., "lr_search": ...}`` of one of the section's models: what other sections pass to
+    :func:`probekit.lm.store.trained_folder` to read the very model this section trains (one seed:
+    the suite's first)."""
+    return {"train": _train_config(budget, model, seeds[0]), "lr_search": _search(budget).get("lr_search")}
+
+
 def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     seed = seeds[0]   # one seed: each model is minutes of training on two cores
     sizes = _sizes(budget)
@@ -68,10 +89,11 @@ def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
                                          "ud_roles", "ud_train_size", "n_boot") if key in sizes}
     jobs: list[Job] = [FunctionJob(MODULE, "lm_perplexity", {"model": model, "train": _train_config(budget, model, seed),
                                                               "n_boot": sizes["n_boot"],
-                                                              "max_articles": sizes["eval_articles"]},
+                                                              "max_articles": sizes["eval_articles"],
+                                                              **_search(budget)},
                                    label=f"train + evaluate {model} | seed {seed}") for model in MODELS]
     jobs += [FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
-                                                "seed": seed, **probe},
+                                                "seed": seed, **probe, **_search(budget)},
                          label=f"probe {model} | seed {seed}") for model in PROBED]
     jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "seed": seed, **probe},
                             label=f"probe {UNTRAINED} | seed {seed}"))
@@ -94,6 +116,7 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
         table = pd.DataFrame({
             "model": final.model, "parameters": final.parameters, "width": final.width,
             "train tokens": final.train_tokens, "train s": final.train_s.round(1),
+            "learning rate": [_lr(r) for _, r in final.iterrows()],
             "test perplexity [95% CI]": [_ci(r, "perplexity", 1) for _, r in final.iterrows()],
             "bits per token": final.bits.round(3), "unigram perplexity": final.unigram_perplexity.round(1),
             "paper": [PAPER_PERPLEXITY.get(m, "-") for m in final.model]})
@@ -120,11 +143,21 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
             report.figures["predictors"] = "; ".join(
                 f"{r.model.split('(')[1].rstrip(')')} − linear {r.bits - linear.bits:+.3f} bits per token"
                 for _, r in ema.iterrows() if r.model != "ema (linear)")
+        searched = final[final.lr_grid.notna()] if "lr_grid" in final else final.iloc[:0]
+        if not searched.empty:
+            report.tables["learning-rates"] = _lr_table(searched)
+        report.figures["lr"] = "; ".join(f"{r.model} {_lr(r)}" for _, r in final.iterrows())
         report.plots["curves"] = functools.partial(plot_curves, curves)
         report.notes.append(f"One seed (the suite's first) per model: each is minutes of training on two cores. "
                             f"Perplexity intervals resample test articles; the unigram column is the add-one "
                             f"unigram model of the training split on the same tokens. Held-out text: "
                             f"{split} (docs/lm.md).")
+        report.notes.append("Learning rate: in the full suite each model's rate is chosen from the grid on the "
+                            "validation split (never the test split) by pilot runs of a quarter of the steps "
+                            "(same seed, compressed schedule), then the chosen rate trains for the full run; "
+                            "short pilots favour larger rates (docs/lm.md). The quick suite trains every model "
+                            "at the fixed 3e-3, not tuned. The identity study and the probe ladder read this "
+                            "section's GPT-2-style model.")
     if not probes.empty:
         identity = probes[probes.task == "identity"].pivot_table(index="model", columns="lag", values="bits",
                                                                  sort=False)
@@ -143,6 +176,24 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
             + "".join(f", {c.split(' ')[0]} {row[c].split(' ')[0]}" for c in roles.columns if c in row)
             for model, row in identity.join(roles).iterrows())
     return report
+
+
+def _lr(row) -> str:
+    """The rate a model trained at, and how it was chosen."""
+    lr = row.get("lr", 3e-3)   # records written before the search have no lr column: the old fixed default
+    if "lr_grid" not in row or not isinstance(row.get("lr_grid"), str):
+        return f"{lr:g} (fixed, not tuned)"
+    return f"{lr:g} (chosen on validation from {', '.join(f'{g:g}' for g in json.loads(row['lr_grid']))})"
+
+
+def _lr_table(final: pd.DataFrame) -> pd.DataFrame:
+    """Per model, each candidate rate's validation bits per token after its pilot run."""
+    rows = []
+    for _, r in final.iterrows():
+        for lr, bits in zip(json.loads(r.lr_grid), json.loads(r.lr_val_bits)):
+            rows.append({"model": r.model, "candidate lr": f"{lr:g}", "pilot steps": int(r.lr_pilot_steps),
+                         "validation bits per token": round(bits, 4), "chosen": "yes" if lr == r.lr else ""})
+    return pd.DataFrame(rows)
 
 
 def plot_curves(curves: pd.DataFrame, path: Path) -> None:

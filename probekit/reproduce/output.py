@@ -146,8 +146,11 @@ README_DIFFERENCES = """## What differs from the paper, and why
 - **Scale.** Everything runs on 2 CPU cores: thousands of training sentences, 64-dimensional
   traces and small probes, not a 130M-parameter language model trained on C4.
 - **No pretrained GPT-2.** Hub weights cannot be downloaded on the machines this report is made
-  on: GPT-2 rows use a small randomly initialised GPT-2 with the real tokenizer, which shows
-  the pipeline, not GPT-2's science. `docs/protocol.md` says how to rerun with real weights.
+  on: the transformer rows of the identity study and the probe ladder read the small GPT-2-style
+  LM that the `lm` section trains on WikiText-2 (labelled "trained, lm section"), beside a small
+  randomly initialised GPT-2 with the real tokenizer as a control (labelled "random weights,
+  control"), which shows the pipeline, not GPT-2's science. `docs/protocol.md` says how to rerun
+  with real weights.
 - **Readout.** The zero-label readout is probekit's hebbian clustering probe, scored by
   Hungarian one-to-one (and many-to-one) mapping of clusters to roles (docs/probes.md).
 """

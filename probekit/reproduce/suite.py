@@ -92,7 +92,10 @@ FULL = Budget(
                              "n_test": 300},
             "probes": ["linear", "mlp", "attention"], "loophole_history": 3, "n_boot": 1000,
             "probe_options": {"linear": IDENTITY_PROBE_OPTIONS}},   # C chosen on held-out rows, as in the study
+    # GPT-2: the lm section's trained GPT-2-style model, and the random-weight one as a labelled control
     ladder_encoders=({"encoder": "gru-lm", "encoder_options": {"context": "stream"}, "loophole_history": 0},
+                     {"encoder": "gpt2", "weights": "trained", "encoder_options": {"context": "stream"},
+                      "loophole_history": 0},
                      {"encoder": "gpt2", "encoder_options": {"context": "stream"}, "loophole_history": 0}),
     ladder_seeds=1,
 )
@@ -149,11 +152,35 @@ class FunctionJob:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-Job = RunConfig | FunctionJob
+@dataclass(frozen=True)
+class WithSetup:
+    """A job that reads something a setup call makes first: ``module.function(**kwargs)``, then ``job``.
+
+    The identity study and the probe ladder read the GPT-2-style model that the ``lm`` section
+    trains; the setup (:func:`probekit.lm.store.trained_folder`) trains it or reuses it, under a
+    file lock, in whichever worker gets there first, so no job ever reads a model that is not there
+    yet, whatever the executor or the order. Key, label and records are ``job``'s own.
+    """
+
+    job: RunConfig | FunctionJob
+    module: str
+    function: str
+    kwargs: dict[str, Any]
+
+    def key(self) -> str:
+        return job_key(self.job)
+
+
+Job = RunConfig | FunctionJob | WithSetup
 
 
 def job_key(job: Job) -> str:
     return job.key()
+
+
+def inner_job(job: Job) -> RunConfig | FunctionJob:
+    """The job itself, without its setup call."""
+    return job.job if isinstance(job, WithSetup) else job
 
 
 @functools.singledispatch
@@ -167,6 +194,11 @@ job_label.register(RunConfig, sweep_job_label)
 @job_label.register
 def _(job: FunctionJob) -> str:
     return job.label or f"{job.module}.{job.function}"
+
+
+@job_label.register
+def _(job: WithSetup) -> str:
+    return job_label(job.job)
 
 
 @functools.singledispatch
@@ -198,6 +230,12 @@ def _(job: FunctionJob, cache=None) -> list[dict]:
         "git_commit": git_commit(),
         "code_fingerprint": code_fingerprint(),
     }]
+
+
+@execute.register
+def _(job: WithSetup, cache=None) -> list[dict]:
+    getattr(importlib.import_module(job.module), job.function)(**job.kwargs)
+    return execute(job.job, cache=cache)
 
 
 def function_table(records: Iterable[dict], function: str) -> pd.DataFrame:
@@ -378,7 +416,8 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
                 todo.append((name, index, stale))
     compute = functools.partial(_timed_execute, cache=cache)
     items = [plans[name][1][index] for name, index, _ in todo]
-    for position, result in executor.run(compute, items, lambda job: isinstance(job, RunConfig) and wants_gpu(job)):
+    for position, result in executor.run(compute, items,
+                                         lambda job: isinstance(inner_job(job), RunConfig) and wants_gpu(inner_job(job))):
         name, index, stale = todo[position]
         if isinstance(result, Failure):
             raise ProbekitError(f"{name}: {job_label(items[position])} failed: {result.message}")
@@ -390,15 +429,38 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
     return {name: ([r for job_records in found[name] for r in job_records], outcomes[name]) for name in plans}
 
 
+@functools.singledispatch
+def _check_job(job) -> None:
+    raise TypeError(f"not a reproduce job: {job!r}")
+
+
+@_check_job.register
+def _(job: RunConfig, inputs: bool = True) -> None:
+    from probekit.experiment import check_config
+
+    check_config(job, inputs=inputs)
+
+
+@_check_job.register
+def _(job: FunctionJob, inputs: bool = True) -> None:
+    if inputs:
+        job.check_resources()
+
+
+@_check_job.register
+def _(job: WithSetup) -> None:
+    """The setup's inputs, and the job's names and options: its inputs are what the setup makes."""
+    FunctionJob(job.module, job.function, job.kwargs).check_resources()
+    _check_job(job.job, inputs=False)
+
+
 def check_jobs(jobs: Iterable[Job]) -> None:
     """Check every job's names, options and inputs before any runs; one error lists every problem
     (a missing treebank is named once, not once per job that reads it)."""
-    from probekit.experiment import check_config
-
     problems: dict[str, list[str]] = {}
     for job in jobs:
         try:
-            check_config(job) if isinstance(job, RunConfig) else job.check_resources()
+            _check_job(job)
         except ProbekitError as exc:
             problems.setdefault(str(exc), []).append(job_label(job))
     if problems:

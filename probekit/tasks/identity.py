@@ -31,7 +31,8 @@ def _chain_sentence(words: list[str]) -> Sentence:
 def _random_stream(task: "IdentityTask") -> tuple[Corpus, Corpus]:
     """Uniformly random tokens: pure memory, no structure to lean on."""
     rng = np.random.default_rng(task.data_seed)
-    types = np.array([f"w{i}" for i in range(task.random_types)])
+    words = task.random_words or [f"w{i}" for i in range(task.random_types)]
+    types = np.array(list(dict.fromkeys(words))[:task.random_types])
 
     def corpus(n_sentences: int, name: str) -> Corpus:
         ids = rng.integers(0, task.random_types, size=(n_sentences, task.sentence_length))
@@ -111,7 +112,7 @@ class IdentityTask(Task):
                  source: Literal["random", "grammar", "ud", "text"] = "random", n_train: int = 2000,
                  n_test: int = 500, sentence_length: int = 20, random_types: int = 1000, grammar: str = "A",
                  text_path: str = "", test_fraction: float = 0.2, data_dir: str = "", lowercase: bool = False,
-                 data_seed: int = 0):
+                 data_seed: int = 0, random_words: list[str] | None = None):
         if lag < 0:
             raise ProbekitError(f"lag must be 0 or more (0 = the current word), got {lag}.")
         if vocab_size < 1 or n_train < 1 or n_test < 1 or sentence_length < 1 or random_types < 1:
@@ -120,6 +121,12 @@ class IdentityTask(Task):
         self.n_train, self.n_test, self.sentence_length, self.random_types = n_train, n_test, sentence_length, random_types
         self.grammar, self.text_path, self.test_fraction = grammar, text_path, test_fraction
         self.data_dir, self.lowercase, self.data_seed = data_dir, lowercase, data_seed
+        # the random stream's word types (default w0 .. w{random_types - 1}); a word-level model needs
+        # words of its own vocabulary, or it reads nothing but <unk>
+        self.random_words = None if random_words is None else [str(w) for w in random_words]
+        if self.random_words is not None and len(set(self.random_words)) < random_types:
+            raise ProbekitError(f"random_words has {len(set(self.random_words))} distinct words, fewer than "
+                                f"random_types={random_types}; give more words or lower random_types.")
 
     def check_resources(self) -> None:
         """The treebank (``source=ud``) or text file (``source=text``) exists, as :meth:`load` needs."""
