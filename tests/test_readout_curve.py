@@ -203,3 +203,19 @@ def test_roles_simple_is_an_easy_grammar_with_one_level_of_that_relatives():
                 assert s.deprels[noun] in ("nsubj", "obj") and s.deprels[s.heads[noun] - 1] == "root"
     roles = set(np.array(task.targets(data.test).names)[np.unique(task.targets(data.test).labels)])
     assert roles <= {"SUBJ", "OBJ", "PRED", "MOD", "FUNC"}
+
+
+def test_the_default_method_is_the_dev_choice_that_docs_quote():
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("choose_readout_method", root / "scripts" / "choose_readout_method.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert {c["method"] for c in script.candidates().values()} == set(METHODS)
+    docs = (root / "docs" / "probes.md").read_text(encoding="utf-8")
+    chosen = re.findall(r"^\| `([\w-]+)` \(\*\*default, chosen\*\*\) \| (\d+) \|", docs, flags=re.M)
+    defaults = HebbianProbe()
+    assert chosen == [(defaults.method, str(defaults.n_components))]
