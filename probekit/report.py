@@ -86,7 +86,7 @@ def _sort_key(column: pd.Series) -> pd.Series:
     """Numbers in numeric order (``train_size`` "all" last, missing layers and lags first)."""
     if column.name == "train_size":
         return column.map(lambda v: float("inf") if v == "all" else float(v))
-    if column.name in ("layer", "lag"):
+    if column.name in ("layer", "lag", "k"):
         return pd.to_numeric(column, errors="coerce").fillna(-1)
     return column.astype(str)
 
@@ -650,7 +650,7 @@ def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> 
             linear = _linear_reference(references[references.task == task], encoder)
             if metric == "accuracy" and not linear.empty:
                 ax.axhline(float(linear.accuracy.iloc[0]), color=colour, linestyle="-.", linewidth=1,
-                           label=f"{encoder} + linear (supervised probe)")
+                           label=f"{linear.encoder.iloc[0]} + linear (supervised probe)")
         gru = references[(references.task == task) & (references.encoder.str.split("[").str[0] == "bigru")]
         if metric == "accuracy" and not gru.empty:
             bigru = float(gru.accuracy.max())

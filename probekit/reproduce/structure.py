@@ -183,7 +183,8 @@ def _add_readout_curve(report: SectionReport, records: list[dict], budget: Budge
     report.notes.append(
         "Readout curve: one flat clustering per k of the traces (the hebbian probe's `clusters`), cluster -> "
         "role mappings fitted on training words only; one-to-one / many-to-one accuracy / V-information of "
-        "the cluster labels about the roles (bits, held-out plug-in estimate, docs/probes.md). The headline "
+        "the cluster labels about the roles (bits: their mutual information on the test words, Miller-Madow corrected "
+        "plug-in, docs/probes.md). The headline "
         "zero-label accuracy is one-to-one at k = the number of roles.")
 
 
