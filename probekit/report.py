@@ -54,6 +54,9 @@ def _flat_row(record: dict) -> dict:
         "selectivity": metrics.get("control", {}).get("selectivity", np.nan),
         "mdl_compression": metrics.get("mdl", {}).get("compression", np.nan),
         "curve": metrics.get("curve"),
+        # the readout curve's clustering method tells apart curves of one encoder and probe
+        "method": (record.get("resolved", {}).get("probe_params", {}).get("method") if metrics.get("curve")
+                   else None),
     }
     for role, entry in metrics.get("per_class", {}).items():
         row[f"acc_{role}"] = _value(entry)
@@ -522,7 +525,7 @@ def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[st
     zero-label ÷ supervised ratio unless every record is an identity run (``table`` None and
     ``note`` saying what is missing when the records cannot give it).
     """
-    tables = [("", drop_empty_columns(frame.drop(columns="curve", errors="ignore") if all_rows
+    tables = [("", drop_empty_columns(frame.drop(columns=["curve", "method"], errors="ignore") if all_rows
                                       else summary_table(frame)), "")]
     optional = (
         ("V-information (bits per word) by lag, with the lag where it halves and the area under "
@@ -554,11 +557,11 @@ def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[st
 PAPER_RATIO = 0.96
 _CURVE_METRICS = {"one_to_one": ("one-to-one", (0.0, 1.0)), "many_to_one": ("many-to-one", (0.0, 1.0)),
                   "v_information_bits": ("V-information (bits)", (-np.inf, np.inf))}
-_CURVE_KEYS = ["task", "train_size", "encoder", "probe"]
+_CURVE_KEYS = ["task", "train_size", "encoder", "probe", "method"]
 
 
 def readout_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (task, train size, encoder, probe, k) of the records' readout curves: one-to-one
+    """One row per (task, train size, encoder, probe, clustering method, k) of the records' readout curves: one-to-one
     and many-to-one accuracy and the V-information of the cluster labels, means over seeds with
     seed-and-sentence 95% intervals (:func:`combine_seeds`). Empty when no record has a curve."""
     if "curve" not in frame:
@@ -604,7 +607,7 @@ def paper_k_table(frame: pd.DataFrame, curve: pd.DataFrame | None = None) -> pd.
     references = _references(frame)
     rows = []
     for key, group in curve.groupby(_CURVE_KEYS, sort=False):
-        task, size, encoder, probe = key
+        task, size, encoder, probe, method = key
         same = references[(references.task == task) & (references.train_size == size)]
         gru = same[same.encoder.str.split("[").str[0] == "bigru"]
         linear = _linear_reference(same, encoder)
@@ -613,7 +616,8 @@ def paper_k_table(frame: pd.DataFrame, curve: pd.DataFrame | None = None) -> pd.
         reached = group[group["many-to-one"] >= PAPER_RATIO * bigru] if np.isfinite(bigru) else group.iloc[:0]
         largest = group.iloc[-1]
         rows.append({
-            "task": task, "train_size": size, "encoder": encoder, "probe": probe, "BiGRU accuracy": bigru,
+            "task": task, "train_size": size, "encoder": encoder, "probe": probe, "method": method,
+            "BiGRU accuracy": bigru,
             f"{PAPER_RATIO:g} x BiGRU": PAPER_RATIO * bigru,
             "smallest k reaching it": ("n/a (no BiGRU record)" if not np.isfinite(bigru) else
                                        str(int(reached.k.iloc[0])) if not reached.empty else
@@ -641,10 +645,11 @@ def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> 
     series = (("one-to-one", "-"), ("many-to-one", "--")) if metric == "accuracy" else (("V-information (bits)", "-"),)
     for ax, task in zip(axes[0], tasks):
         rows = curve[curve.task == task]
-        for i, ((encoder, probe), line) in enumerate(rows.groupby(["encoder", "probe"], sort=True)):
+        for i, ((encoder, probe, method), line) in enumerate(rows.groupby(["encoder", "probe", "method"], sort=True)):
             colour = f"C{i}"
             for label, style in series:
-                ax.plot(line.k, line[label], style, marker="o", color=colour, label=f"{encoder} + {probe}: {label}")
+                ax.plot(line.k, line[label], style, marker="o", color=colour,
+                        label=f"{encoder} + {probe} ({method}): {label}")
                 ax.fill_between(line.k, line[f"{label} ci95_low"], line[f"{label} ci95_high"], color=colour,
                                 alpha=0.15)
             linear = _linear_reference(references[references.task == task], encoder)

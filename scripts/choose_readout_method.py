@@ -2,7 +2,7 @@
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/choose_readout_method.py [--task roles] [--out FILE.csv]
 
-The task's training sentences are split 80/20 by :func:`choose_hebbian_defaults.dev_split` (its own
+The task's training sentences are split 80/20 by ``choose_hebbian_defaults.dev_split`` (its own
 seed, DEV_SEED, not a run seed) into a fitting part and a dev part. The EMA encoder (hebbian
 embeddings) and every candidate (a clustering method of :data:`probekit.probes.hebbian.METHODS` x a
 number of principal components) are fitted on the fitting part; the cluster -> role mappings on the
@@ -30,13 +30,13 @@ CLUSTERS = (8, 16, 64, 256)
 COMPONENTS = (16, 32)
 
 
-def _dev_split():
-    """The dev split of scripts/choose_hebbian_defaults.py (one definition, one seed)."""
+def _defaults_script():
+    """scripts/choose_hebbian_defaults.py: its dev split (one definition, one seed) and dev data."""
     spec = importlib.util.spec_from_file_location("choose_hebbian_defaults",
                                                   Path(__file__).with_name("choose_hebbian_defaults.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.dev_split, module.DEV_SEED
+    return module
 
 
 def candidates() -> dict[str, dict]:
@@ -46,24 +46,19 @@ def candidates() -> dict[str, dict]:
 
 
 def choose(task_name: str = "roles", seed: int = 0) -> pd.DataFrame:
-    dev_split, dev_seed = _dev_split()
-    task = registry.tasks.create(task_name)
-    fit, dev = dev_split(task.load().train)
-    y_fit, y_dev = task.targets(fit), task.targets(dev)
-    encoder = registry.encoders.create("ema", embedding="hebbian", seed=seed).fit(fit)
-    x_fit, x_dev = encoder.encode(fit).X, encoder.encode(dev).X
-    keep_fit, keep_dev = y_fit.labels >= 0, y_dev.labels >= 0
-    n_roles = len(y_fit.names)
-    gold, sentences = y_dev.labels[keep_dev], dev.sentence_index()[keep_dev]
+    defaults = _defaults_script()
+    data = defaults.dev_data(task_name, seed)
+    x_fit, y_fit, x_dev, gold = data["x_fit"], data["y_fit"], data["x_dev"], data["y_dev"]
+    n_roles, sentences = data["n_labels"], data["dev_sentence_ids"]
     rows = []
     for name, options in candidates().items():
         start = time.perf_counter()
         probe = registry.probes.create("hebbian", seed=seed, clusters=tuple(sorted({*CLUSTERS, n_roles})),
-                                       **options).fit(x_fit[keep_fit])
-        fit_curve, dev_curve = probe.predict_curve(x_fit[keep_fit]), probe.predict_curve(x_dev[keep_dev])
+                                       **options).fit(x_fit)
+        fit_curve, dev_curve = probe.predict_curve(x_fit), probe.predict_curve(x_dev)
         row = {"setting": name, **options}
         for k in sorted(fit_curve):
-            readout = ClusterReadout().fit(fit_curve[k], y_fit.labels[keep_fit], n_roles, n_clusters=k)
+            readout = ClusterReadout().fit(fit_curve[k], y_fit, n_roles, n_clusters=k)
             row[f"k={k} one-to-one"] = float(np.mean(readout.predict(dev_curve[k], "one_to_one") == gold))
             row[f"k={k} many-to-one"] = float(np.mean(readout.predict(dev_curve[k], "many_to_one") == gold))
             row[f"k={k} bits"] = cluster_information(dev_curve[k], gold, sentences, k, n_roles, n_boot=1)["value"]
@@ -71,7 +66,8 @@ def choose(task_name: str = "roles", seed: int = 0) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     table["chosen"] = table.index == table[f"k={n_roles} one-to-one"].idxmax()
-    return table.assign(task=task_name, fit_sentences=len(fit), dev_sentences=len(dev), dev_seed=dev_seed)
+    return table.assign(task=task_name, fit_sentences=data["fit_sentences"], dev_sentences=data["dev_sentences"],
+                        dev_seed=defaults.DEV_SEED)
 
 
 def main() -> None:
