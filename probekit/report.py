@@ -645,6 +645,7 @@ def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> 
     series = (("one-to-one", "-"), ("many-to-one", "--")) if metric == "accuracy" else (("V-information (bits)", "-"),)
     for ax, task in zip(axes[0], tasks):
         rows = curve[curve.task == task]
+        lines: dict[str, float] = {}
         for i, ((encoder, probe, method), line) in enumerate(rows.groupby(["encoder", "probe", "method"], sort=True)):
             colour = f"C{i}"
             for label, style in series:
@@ -654,8 +655,10 @@ def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> 
                                 alpha=0.15)
             linear = _linear_reference(references[references.task == task], encoder)
             if metric == "accuracy" and not linear.empty:
-                ax.axhline(float(linear.accuracy.iloc[0]), color=colour, linestyle="-.", linewidth=1,
-                           label=f"{linear.encoder.iloc[0]} + linear (supervised probe)")
+                lines[str(linear.encoder.iloc[0])] = float(linear.accuracy.iloc[0])
+        for i, (name, accuracy) in enumerate(sorted(lines.items())):      # each supervised probe once
+            ax.axhline(accuracy, color="grey", linestyle=("-.", "--", ":")[i % 3], linewidth=1,
+                       label=f"{name} + linear (supervised probe)")
         gru = references[(references.task == task) & (references.encoder.str.split("[").str[0] == "bigru")]
         if metric == "accuracy" and not gru.empty:
             bigru = float(gru.accuracy.max())
