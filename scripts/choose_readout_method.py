@@ -28,6 +28,7 @@ from probekit.probes.readout import ClusterReadout
 
 CLUSTERS = (8, 16, 64, 256)
 COMPONENTS = (16, 32)
+WORD_CLASSES = (4, 5, 6)
 
 
 def _defaults_script():
@@ -41,8 +42,11 @@ def _defaults_script():
 
 def candidates() -> dict[str, dict]:
     """Every setting compared: method x principal components kept."""
-    return {f"{method}, {n} components": {"method": method, "n_components": n}
-            for method in METHODS for n in COMPONENTS}
+    flat = {f"{method}, {n} components": {"method": method, "n_components": n}
+            for method in METHODS if method != "divisive" for n in COMPONENTS}
+    divisive = {f"divisive from {c} word classes, 16 components": {"method": "divisive", "n_components": 16,
+                                                                   "word_classes": c} for c in WORD_CLASSES}
+    return {**flat, **divisive}
 
 
 def choose(task_name: str = "roles", seed: int = 0) -> pd.DataFrame:

@@ -22,7 +22,8 @@ The final cluster id is ``level1 * n_subclusters + level2``.
 
 **The readout curve.** With ``clusters`` (a list of k, e.g. ``-P clusters=8,16,64,256``) the probe
 fits one *flat* clustering per k instead, in the same projection, with the clustering ``method``
-(:data:`METHODS`: online k-means, k-means on whitened components, a diagonal Gaussian mixture);
+(:data:`METHODS`: online k-means, k-means on whitened components, a diagonal Gaussian mixture,
+word classes split by context);
 :meth:`HebbianProbe.predict_curve` gives every k's cluster ids. One number at one k hides the
 trade-off between the one-to-one readout (falls with k) and the many-to-one readout (rises with
 k); the run scores every k (docs/probes.md, "The readout curve").
@@ -110,9 +111,46 @@ def _gmm_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Call
     return gmm.predict
 
 
+def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Word classes first, then context: online k-means into ``word_classes`` clusters (mostly
+    word classes), then, until there are k clusters, the cluster with the largest spread (sum of
+    squared distances to its mean) is split in two by online k-means on its mean-subtracted,
+    whitened residuals (inside one word class these are mostly context). Clusters are spent where
+    the words of one class differ most, not on telling apart classes that share a role."""
+    start = min(int(probe.word_classes), k)
+    level1 = probe._kmeans(Z, start, _sub_seed(seed, 0))
+    labels = level1.predict(Z).astype(np.int64)
+    splits = []          # (cluster split, its mean, whitener, 2-means, id of the new half)
+    for new in range(start, k):
+        spread = np.bincount(labels, weights=(Z ** 2).sum(1), minlength=new) - \
+            np.bincount(labels, minlength=new) * (np.stack([np.bincount(labels, weights=Z[:, j], minlength=new)
+                                                            for j in range(Z.shape[1])], 1) ** 2).sum(1) \
+            / np.maximum(np.bincount(labels, minlength=new), 1) ** 2
+        parent = int(np.argmax(spread))
+        rows = labels == parent
+        if rows.sum() < 2 * MIN_ROWS_PER_SUBCLUSTER:
+            break
+        mean = Z[rows].mean(axis=0)
+        whitener = Whitener(Z[rows] - mean)
+        halves = probe._kmeans(whitener.transform(Z[rows] - mean), 2, _sub_seed(seed, 1, new))
+        labels[np.flatnonzero(rows)[halves.predict(whitener.transform(Z[rows] - mean)) == 1]] = new
+        splits.append((parent, mean, whitener, halves, new))
+
+    def assign(rows_: np.ndarray) -> np.ndarray:
+        ids = level1.predict(rows_).astype(np.int64)
+        for parent, mean, whitener, halves, new in splits:
+            inside = np.flatnonzero(ids == parent)
+            if inside.size:
+                ids[inside[halves.predict(whitener.transform(rows_[inside] - mean)) == 1]] = new
+        return ids
+
+    return assign
+
+
 #: The flat clustering methods of the readout curve (``-P method=...``).
 METHODS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
-    "kmeans": _kmeans_method, "whitened-kmeans": _whitened_method, "gmm": _gmm_method}
+    "kmeans": _kmeans_method, "whitened-kmeans": _whitened_method, "gmm": _gmm_method,
+    "divisive": _divisive_method}
 
 
 @register_probe("hebbian")
@@ -126,8 +164,8 @@ class HebbianProbe(Probe):
     clusters of each level-1 cluster's mean-subtracted residuals (roles within a word class;
     1 turns level 2 off); ``whiten`` PCA-whitens each level-1 cluster's residuals before level 2;
     ``clusters`` (a list of k) switches to the readout curve: one flat clustering per k with
-    ``method`` (``kmeans``, ``whitened-kmeans``, ``gmm``; :data:`METHODS`), the level options
-    unused; ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
+    ``method`` (``kmeans``, ``whitened-kmeans``, ``gmm``, ``divisive``; :data:`METHODS`), the level
+    options unused; ``word_classes`` the clusters ``divisive`` starts from; ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
     it let noise directions compete with word-class structure in our synthetic checks, see
     docs/probes.md); ``batch_size``, ``max_epochs`` and ``n_init`` control the online k-means
     (passes over the data, restarts from k-means++ seeds keeping the lowest inertia); ``seed``
@@ -153,7 +191,8 @@ class HebbianProbe(Probe):
         max_epochs: int = 100,
         n_init: int = 3,
         clusters: tuple[int, ...] = (),
-        method: Literal["kmeans", "whitened-kmeans", "gmm"] = "kmeans",
+        method: Literal["kmeans", "whitened-kmeans", "gmm", "divisive"] = "kmeans",
+        word_classes: int = 6,
         seed: int = 0,
     ):
         self.n_classes_level1 = n_classes_level1
@@ -167,6 +206,7 @@ class HebbianProbe(Probe):
         self.n_init = n_init
         self.clusters = clusters
         self.method = method
+        self.word_classes = word_classes
         self.seed = seed
         self._check_options()
 
@@ -185,6 +225,7 @@ class HebbianProbe(Probe):
             isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 1 <= k <= 100_000
             for k in self.clusters), "a list of cluster counts between 1 and 100000, e.g. 8,16,64,256")
         self._require("method", self.method in METHODS, f"one of {', '.join(map(repr, METHODS))}")
+        self._require_int("word_classes", 1, 100_000)
 
     def _kmeans(self, Z: np.ndarray, k: int, random_state: int) -> MiniBatchKMeans:
         return MiniBatchKMeans(
