@@ -104,10 +104,11 @@ def test_the_readout_never_receives_labels_in_fit(monkeypatch):
         return original(self, X, y)
 
     monkeypatch.setattr(HebbianProbe, "fit", spy)
-    record = run(RunConfig(**ROLES_RUN, probe_options={"clusters": [16]}))
-    labelled_train_words = record["data"]["train_words"]
+    run(RunConfig(**ROLES_RUN, probe_options={"clusters": [16]}))
+    task = registry.tasks.create("roles", **ROLES_RUN["task_options"])
+    train = task.load().train
     assert len(seen) == 1 and seen[0][1] is None
-    assert seen[0][0] <= labelled_train_words      # training words only (test words never)
+    assert seen[0][0] == int((task.targets(train).labels >= 0).sum())   # the labelled training words, no test word
 
 
 class PermutedTest(Task):
