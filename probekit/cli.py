@@ -321,21 +321,24 @@ def compare(paths, fmt, task_filter, all_rows) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="PNG file to write.")
-@click.option("--metric", type=click.Choice(["v_information", "accuracy"]), default="v_information",
-              show_default=True, help="What to plot against lag.")
-@click.option("--by", "x_axis", type=click.Choice(["lag", "layer"]), default="lag", show_default=True,
-              help="x axis: lag (one line per encoder and probe) or layer (multi-layer records, one line per lag).")
+@click.option("--metric", type=click.Choice(["v_information", "accuracy"]), default=None,
+              help="What to plot (default: v_information against lag or layer, accuracy against clusters).")
+@click.option("--by", "x_axis", type=click.Choice(["lag", "layer", "clusters"]), default="lag", show_default=True,
+              help="x axis: lag (one line per encoder and probe), layer (multi-layer records, one line per lag) "
+                   "or clusters (the zero-label readout curve, -p hebbian -P clusters=...: accuracy against k, "
+                   "with the BiGRU and the linear probe as horizontal lines).")
 def plot(paths, output, metric, x_axis) -> None:
     """Plot identity-task records (default: results/runs): a metric against lag, one line per
     encoder and probe (or against layer, one line per lag), with 95% CI bands over seeds and
-    sentences (means over seeds)."""
+    sentences (means over seeds). ``--by clusters`` draws the zero-label readout curve instead."""
     from probekit.experiment import load_results
-    from probekit.report import plot_identity_curves, plot_layer_curves, results_frame
+    from probekit.report import plot_identity_curves, plot_layer_curves, plot_readout_curves, results_frame
 
     from probekit.lm.report import split_lm_records
 
     check_writable(output, "-o file")
-    draw = {"lag": plot_identity_curves, "layer": plot_layer_curves}[x_axis]
+    draw = {"lag": plot_identity_curves, "layer": plot_layer_curves, "clusters": plot_readout_curves}[x_axis]
+    metric = metric or ("accuracy" if x_axis == "clusters" else "v_information")
     draw(results_frame(split_lm_records(load_results(list(paths) or None))[1]), output, metric)
     click.echo(f"wrote {output}", err=True)
 

@@ -31,7 +31,8 @@ Parameters follow scikit-learn's estimator conventions: options are keyword para
 * supervised (the default): ``fit(X, y, n_classes=None)``, ``predict_proba(X)`` with
   ``n_classes`` columns.
 * ``unsupervised = True``: ``fit(X)`` and ``predict_clusters(X)``; labels enter only to map
-  clusters to labels on the training rows, for scoring.
+  clusters to labels on the training rows, for scoring. Optional: ``predict_curve(X)`` (``{k:
+  cluster ids}``, the readout curve) and ``with_cluster_count(k)`` (add k to the curve).
 * ``get_params()``: as above (scikit-learn's ``BaseEstimator`` gives it).
 
 **Task** (required: ``load``, ``targets``)
@@ -121,6 +122,21 @@ def is_supervised_encoder(encoder: Any) -> bool:
 def is_unsupervised_probe(probe: Any) -> bool:
     """Whether the probe fits without labels (hook ``unsupervised``, default False)."""
     return bool(getattr(probe, "unsupervised", False))
+
+
+def add_cluster_count(probe: Any, k: int) -> None:
+    """Ask a zero-label probe with a readout curve to also cluster into ``k`` clusters (hook
+    ``with_cluster_count``; absent: nothing to do)."""
+    hook = getattr(probe, "with_cluster_count", None)
+    if callable(hook):
+        hook(k)
+
+
+def predict_curve(probe: Any, X: np.ndarray) -> dict[int, np.ndarray] | None:
+    """``{k: cluster ids}`` of a zero-label probe's readout curve (hook ``predict_curve``); None
+    when the probe has no curve (one clustering: ``predict_clusters``)."""
+    hook = getattr(probe, "predict_curve", None)
+    return hook(X) if callable(hook) else None
 
 
 def cache_key_parts(encoder: Any, corpus: Corpus) -> dict | None:

@@ -22,7 +22,7 @@ from probekit import contracts, registry
 from probekit.cache import FeatureCache, cached_encode
 from probekit.errors import ProbekitError
 from probekit.features import Features
-from probekit.metrics import classification_metrics, information_metrics, majority_baseline
+from probekit.metrics import classification_metrics, cluster_information, information_metrics, majority_baseline
 from probekit.records import (  # noqa: F401  (record_path, save_record, load_results: public API here too)
     DEFAULT_RESULTS_DIR, RECORD_VERSION, build_record, load_results, record_path, save_record)
 from probekit.tasks import is_task_file, resolve_task_name, task_file_digest
@@ -285,16 +285,51 @@ def _fit_and_score(probe, f_train: Features, f_test: Features, y_train, y_test, 
     x_train, labels = f_train.X[keep], y_train.labels[keep]
     n_classes = len(y_train.names)
     if contracts.is_unsupervised_probe(probe):
-        from probekit.probes.readout import ClusterReadout
-
-        probe.fit(x_train)
-        readout = ClusterReadout().fit(probe.predict_clusters(x_train), labels, n_classes)
-        test_clusters = probe.predict_clusters(f_test.X)
-        predictions = {mode: readout.predict(test_clusters, mode=mode) for mode in ("one_to_one", "many_to_one")}
-        extra = {"n_clusters": int(readout.n_clusters_), "n_nonempty_clusters": int(readout.n_nonempty_clusters_)}
-        return extra, predictions
+        return _fit_and_score_clusters(probe, x_train, labels, f_test, y_test, test, config, n_classes)
     probe.fit(x_train, labels, n_classes=n_classes)
     proba = probe.predict_proba(f_test.X)
     predictions = {"supervised": np.asarray(proba.argmax(1), dtype=np.int64)}
     return information_metrics(proba, y_test.labels, labels, test.sentence_index(), config.n_boot,
                                config.seed), predictions
+
+
+def _fit_and_score_clusters(probe, x_train: np.ndarray, labels: np.ndarray, f_test: Features, y_test, test,
+                            config: RunConfig, n_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
+    """Fit a zero-label probe on the training features alone; fit the cluster -> label mappings on
+    the *training* clusters and labels (never the test set); score the test clusters.
+
+    A probe with a readout curve (``-P clusters=8,16,64,256``) also clusters into k = the number
+    of labels, which gives the headline (one-to-one at one cluster per label); every k's
+    one-to-one and many-to-one accuracy and V-information go to ``metrics["curve"]``.
+    """
+    from probekit.probes.readout import ClusterReadout
+
+    contracts.add_cluster_count(probe, n_classes)
+    probe.fit(x_train)
+    train_curve = contracts.predict_curve(probe, x_train)
+    sentences = test.sentence_index()
+
+    def scored(train_clusters: np.ndarray, test_clusters: np.ndarray, k: int | None):
+        readout = ClusterReadout().fit(train_clusters, labels, n_classes, n_clusters=k)
+        predictions = {mode: readout.predict(test_clusters, mode=mode) for mode in ("one_to_one", "many_to_one")}
+        bits = cluster_information(test_clusters, y_test.labels, sentences,
+                                   max(int(readout.n_clusters_), int(test_clusters.max()) + 1), n_classes,
+                                   config.n_boot, config.seed)
+        extra = {"n_clusters": int(readout.n_clusters_), "n_nonempty_clusters": int(readout.n_nonempty_clusters_),
+                 "v_information_bits": bits}
+        return extra, predictions
+
+    if train_curve is None:
+        return scored(probe.predict_clusters(x_train), probe.predict_clusters(f_test.X), None)
+    test_curve = contracts.predict_curve(probe, f_test.X)
+    curve, headline = [], None
+    for k in sorted(train_curve):
+        extra, predictions = scored(train_curve[k], test_curve[k], k)
+        accuracy = {mode: classification_metrics(y_test.labels, pred, sentences, y_test.names, None,
+                                                 n_boot=config.n_boot, seed=config.seed, per_class=False)["accuracy"]
+                    for mode, pred in predictions.items()}
+        curve.append({"k": k, **extra, **accuracy})
+        if k == n_classes:
+            headline = extra, predictions
+    extra, predictions = headline
+    return {**extra, "curve": curve}, predictions

@@ -53,6 +53,10 @@ def _flat_row(record: dict) -> dict:
         "many_to_one_accuracy": _value(record.get("readouts", {}).get("many_to_one", {}).get("accuracy")),
         "selectivity": metrics.get("control", {}).get("selectivity", np.nan),
         "mdl_compression": metrics.get("mdl", {}).get("compression", np.nan),
+        "curve": metrics.get("curve"),
+        # the readout curve's clustering method tells apart curves of one encoder and probe
+        "method": (record.get("resolved", {}).get("probe_params", {}).get("method") if metrics.get("curve")
+                   else None),
     }
     for role, entry in metrics.get("per_class", {}).items():
         row[f"acc_{role}"] = _value(entry)
@@ -85,7 +89,7 @@ def _sort_key(column: pd.Series) -> pd.Series:
     """Numbers in numeric order (``train_size`` "all" last, missing layers and lags first)."""
     if column.name == "train_size":
         return column.map(lambda v: float("inf") if v == "all" else float(v))
-    if column.name in ("layer", "lag"):
+    if column.name in ("layer", "lag", "k"):
         return pd.to_numeric(column, errors="coerce").fillna(-1)
     return column.astype(str)
 
@@ -383,7 +387,7 @@ def run_table(record: dict) -> pd.DataFrame:
                      "ci95_high": metric.get("ci_high"), "majority_baseline": _value(baseline), "n_words": n})
 
     add("accuracy", metrics["accuracy"], majority["accuracy"], metrics["n"])
-    if "v_information_bits" in metrics:
+    if "cross_entropy_bits" in metrics:
         add("cross-entropy (bits per word)", metrics["cross_entropy_bits"], None, metrics["n"])
         add("label entropy H(Y) under the training distribution (bits per word)",
             metrics["label_entropy_bits"], None, metrics["n"])
@@ -398,6 +402,13 @@ def run_table(record: dict) -> pd.DataFrame:
         add(f"role {role}: accuracy", entry, majority["per_class"].get(role), entry["n"])
     for mode, other in record.get("readouts", {}).items():
         add(f"accuracy ({mode} readout)", other["accuracy"], None, other["n"])
+    if "v_information_bits" in metrics and "cross_entropy_bits" not in metrics:
+        add(f"V-information of the {metrics.get('n_clusters')} cluster labels about the labels (bits per word)",
+            metrics["v_information_bits"], None, metrics["n"])
+    for entry in metrics.get("curve", []):
+        for key, name in (("one_to_one", "one-to-one accuracy"), ("many_to_one", "many-to-one accuracy"),
+                          ("v_information_bits", "V-information (bits per word)")):
+            add(f"k = {entry['k']} clusters: {name}", entry[key], None, metrics["n"])
     control = metrics.get("control")
     if control:
         add("control task: accuracy", control["accuracy"], None, control["n_test"])
@@ -514,7 +525,8 @@ def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[st
     zero-label ÷ supervised ratio unless every record is an identity run (``table`` None and
     ``note`` saying what is missing when the records cannot give it).
     """
-    tables = [("", drop_empty_columns(frame if all_rows else summary_table(frame)), "")]
+    tables = [("", drop_empty_columns(frame.drop(columns=["curve", "method"], errors="ignore") if all_rows
+                                      else summary_table(frame)), "")]
     optional = (
         ("V-information (bits per word) by lag, with the lag where it halves and the area under "
          "the curve over area_lags (means over n_seeds; area_bits CI over seeds and sentences):",
@@ -526,8 +538,137 @@ def compare_tables(frame: pd.DataFrame, all_rows: bool = False) -> list[tuple[st
         table = make(frame)
         if not table.empty:
             tables.append((title, table, ""))
+    curve = readout_curve_table(frame)
+    if not curve.empty:
+        tables.append(("Zero-label readout curve (accuracy and V-information of the cluster labels against the "
+                       "number of clusters k; mapping fitted on training words; means over n_seeds):", curve, ""))
+        tables.append((f"Smallest k at which many-to-one reaches {PAPER_RATIO:g} x BiGRU (the paper's figure):",
+                       paper_k_table(frame, curve), ""))
     if not (frame.task == "identity").all():  # the zero-label ÷ BiGRU ratio is about role tasks
         ratios = ratio_table(frame)
         tables.append(("Zero-label EMA (hebbian probe) ÷ supervised BiGRU:", None if ratios.empty else ratios,
                        "(needs records of ema + hebbian and of bigru on the same task and training size)"))
     return tables
+
+
+# -- the zero-label readout curve (issue 15) ------------------------------------------------------
+
+#: The paper's headline: a label-free readout at 96% of the supervised BiGRU's accuracy.
+PAPER_RATIO = 0.96
+_CURVE_METRICS = {"one_to_one": ("one-to-one", (0.0, 1.0)), "many_to_one": ("many-to-one", (0.0, 1.0)),
+                  "v_information_bits": ("V-information (bits)", (-np.inf, np.inf))}
+_CURVE_KEYS = ["task", "train_size", "encoder", "probe", "method"]
+
+
+def readout_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, train size, encoder, probe, clustering method, k) of the records' readout curves: one-to-one
+    and many-to-one accuracy and the V-information of the cluster labels, means over seeds with
+    seed-and-sentence 95% intervals (:func:`combine_seeds`). Empty when no record has a curve."""
+    if "curve" not in frame:
+        return pd.DataFrame()
+    long = [{**{key: row[key] for key in _CURVE_KEYS + ["seed"]}, "k": int(entry["k"]),
+             **{f"{m}{part}": (entry[m] or {}).get(field, np.nan)
+                for m in _CURVE_METRICS for part, field in (("", "value"), ("_lo", "ci_low"), ("_hi", "ci_high"))}}
+            for _, row in frame.iterrows() if isinstance(row["curve"], list) for entry in row["curve"]]
+    if not long:
+        return pd.DataFrame()
+    long = pd.DataFrame(long).astype({f"{m}{p}": float for m in _CURVE_METRICS for p in ("", "_lo", "_hi")})
+    rows = []
+    for key, group in long.groupby(_CURVE_KEYS + ["k"], sort=False):
+        row = dict(zip(_CURVE_KEYS + ["k"], key), n_seeds=int(group.seed.nunique()))
+        for metric, (label, bounds) in _CURVE_METRICS.items():
+            mean, low, high = combine_seeds(group[metric], group[f"{metric}_lo"], group[f"{metric}_hi"], bounds)
+            row[label], row[f"{label} ci95_low"], row[f"{label} ci95_high"] = mean, low, high
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(_CURVE_KEYS + ["k"], key=_sort_key, kind="stable", ignore_index=True)
+
+
+def _references(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean accuracy over seeds of the supervised references per (task, train size): the BiGRU
+    (best variant) and the linear probe on each encoder."""
+    means = summary_table(frame)
+    return means[(means.encoder.str.split("[").str[0] == "bigru") | (means.probe == "linear")]
+
+
+def _linear_reference(references: pd.DataFrame, encoder: str) -> pd.DataFrame:
+    """The linear probe on ``encoder``, else on another variant of the same encoder (EMA + linear
+    beside the zero-label EMA with hebbian embeddings)."""
+    linear = references[references.probe == "linear"]
+    same = linear[linear.encoder == encoder]
+    return same if not same.empty else linear[linear.encoder.str.split("[").str[0] == encoder.split("[")[0]]
+
+
+def paper_k_table(frame: pd.DataFrame, curve: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per curve (task, train size, encoder, probe): the BiGRU's accuracy, the paper's bar
+    (:data:`PAPER_RATIO` x BiGRU), the smallest k whose mean many-to-one accuracy reaches it (or
+    "never up to k = K_max"), the best many-to-one ÷ BiGRU, the k-independent V-information at the
+    largest k, and the supervised linear probe on the same encoder."""
+    curve = readout_curve_table(frame) if curve is None else curve
+    references = _references(frame)
+    rows = []
+    for key, group in curve.groupby(_CURVE_KEYS, sort=False):
+        task, size, encoder, probe, method = key
+        same = references[(references.task == task) & (references.train_size == size)]
+        gru = same[same.encoder.str.split("[").str[0] == "bigru"]
+        linear = _linear_reference(same, encoder)
+        bigru = float(gru.accuracy.max()) if not gru.empty else np.nan
+        group = group.sort_values("k")
+        reached = group[group["many-to-one"] >= PAPER_RATIO * bigru] if np.isfinite(bigru) else group.iloc[:0]
+        largest = group.iloc[-1]
+        rows.append({
+            "task": task, "train_size": size, "encoder": encoder, "probe": probe, "method": method,
+            "BiGRU accuracy": bigru,
+            f"{PAPER_RATIO:g} x BiGRU": PAPER_RATIO * bigru,
+            "smallest k reaching it": ("n/a (no BiGRU record)" if not np.isfinite(bigru) else
+                                       str(int(reached.k.iloc[0])) if not reached.empty else
+                                       f"never up to {int(largest.k)}"),
+            "best many-to-one ÷ BiGRU": float(group["many-to-one"].max()) / bigru if np.isfinite(bigru) else np.nan,
+            "V-information (bits) at largest k": largest["V-information (bits)"],
+            "linear probe accuracy": float(linear.accuracy.iloc[0]) if not linear.empty else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> None:
+    """A PNG of the readout curve: accuracy against the number of clusters k (log scale), one-to-one
+    (solid) and many-to-one (dashed) per encoder and probe with 95% bands, one panel per task; the
+    BiGRU, :data:`PAPER_RATIO` x BiGRU and each encoder's linear probe as horizontal lines where
+    their records exist. ``metric="v_information"`` draws the V-information of the cluster labels."""
+    curve = readout_curve_table(frame)
+    if curve.empty:
+        raise ProbekitError("no readout-curve records to plot: run e.g. `probekit run -e ema -t roles -p hebbian "
+                            "-P clusters=8,16,64,256` first.")
+    references = _references(frame)
+    tasks = list(dict.fromkeys(curve.task))
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.5), squeeze=False)
+    series = (("one-to-one", "-"), ("many-to-one", "--")) if metric == "accuracy" else (("V-information (bits)", "-"),)
+    for ax, task in zip(axes[0], tasks):
+        rows = curve[curve.task == task]
+        lines: dict[str, float] = {}
+        for i, ((encoder, probe, method), line) in enumerate(rows.groupby(["encoder", "probe", "method"], sort=True)):
+            colour = f"C{i}"
+            for label, style in series:
+                ax.plot(line.k, line[label], style, marker="o", color=colour,
+                        label=f"{encoder} + {probe} ({method}): {label}")
+                ax.fill_between(line.k, line[f"{label} ci95_low"], line[f"{label} ci95_high"], color=colour,
+                                alpha=0.15)
+            linear = _linear_reference(references[references.task == task], encoder)
+            if metric == "accuracy" and not linear.empty:
+                lines[str(linear.encoder.iloc[0])] = float(linear.accuracy.iloc[0])
+        for i, (name, accuracy) in enumerate(sorted(lines.items())):      # each supervised probe once
+            ax.axhline(accuracy, color="grey", linestyle=("-.", "--", ":")[i % 3], linewidth=1,
+                       label=f"{name} + linear (supervised probe)")
+        gru = references[(references.task == task) & (references.encoder.str.split("[").str[0] == "bigru")]
+        if metric == "accuracy" and not gru.empty:
+            bigru = float(gru.accuracy.max())
+            ax.axhline(bigru, color="black", linewidth=1.2, label="BiGRU (supervised)")
+            ax.axhline(PAPER_RATIO * bigru, color="black", linestyle=":", label=f"{PAPER_RATIO:g} x BiGRU (paper)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("number of clusters k")
+        ax.set_ylabel("accuracy (test words)" if metric == "accuracy" else "V-information of cluster labels (bits)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    _save_png(figure, path)
+    plt.close(figure)

@@ -45,27 +45,37 @@ def dev_split(corpus: Corpus, seed: int = DEV_SEED, fraction: float = DEV_FRACTI
             Corpus([corpus[i] for i in sorted(order[:n_dev])], name=f"{corpus.name}-dev"))
 
 
-def choose(seed: int = 0) -> pd.DataFrame:
-    task = registry.tasks.create("roles")
+def dev_data(task_name: str = "roles", seed: int = 0) -> dict:
+    """The labelled words of the dev split's two parts, encoded by EMA over hebbian embeddings fitted
+    on the fitting part: ``x_fit``, ``y_fit``, ``x_dev``, ``y_dev``, the dev words' sentence ids,
+    the number of labels and the sentence counts."""
+    task = registry.tasks.create(task_name)
     fit, dev = dev_split(task.load().train)
     y_fit, y_dev = task.targets(fit), task.targets(dev)
     encoder = registry.encoders.create("ema", embedding="hebbian", seed=seed).fit(fit)
-    x_fit, x_dev = encoder.encode(fit).X, encoder.encode(dev).X
     keep_fit, keep_dev = y_fit.labels >= 0, y_dev.labels >= 0
-    n_classes = len(y_fit.names)
+    return {"x_fit": encoder.encode(fit).X[keep_fit], "y_fit": y_fit.labels[keep_fit],
+            "x_dev": encoder.encode(dev).X[keep_dev], "y_dev": y_dev.labels[keep_dev],
+            "dev_sentence_ids": dev.sentence_index()[keep_dev], "n_labels": len(y_fit.names),
+            "fit_sentences": len(fit), "dev_sentences": len(dev)}
+
+
+def choose(seed: int = 0) -> pd.DataFrame:
+    data = dev_data("roles", seed)
+    x_fit, x_dev, n_classes = data["x_fit"], data["x_dev"], data["n_labels"]
     rows = []
     for name, options in CANDIDATES.items():
-        probe = registry.probes.create("hebbian", seed=seed, **options).fit(x_fit[keep_fit])
-        readout = ClusterReadout().fit(probe.predict_clusters(x_fit[keep_fit]), y_fit.labels[keep_fit], n_classes)
-        clusters = probe.predict_clusters(x_dev[keep_dev])
-        gold = y_dev.labels[keep_dev]
+        probe = registry.probes.create("hebbian", seed=seed, **options).fit(x_fit)
+        readout = ClusterReadout().fit(probe.predict_clusters(x_fit), data["y_fit"], n_classes)
+        clusters = probe.predict_clusters(x_dev)
+        gold = data["y_dev"]
         rows.append({"setting": name, "n_clusters": int(readout.n_clusters_),
                      **{f"dev {mode.replace('_', '-')} accuracy": float(np.mean(readout.predict(clusters, mode=mode) == gold))
                         for mode in ("one_to_one", "many_to_one")}})
     table = pd.DataFrame(rows)
     eligible = table[table.n_clusters == table.n_clusters.iloc[2]]
     table["chosen"] = table.index == eligible["dev many-to-one accuracy"].idxmax()
-    return table.assign(fit_sentences=len(fit), dev_sentences=len(dev), dev_seed=DEV_SEED)
+    return table.assign(fit_sentences=data["fit_sentences"], dev_sentences=data["dev_sentences"], dev_seed=DEV_SEED)
 
 
 def main() -> None:

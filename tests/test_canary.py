@@ -5,7 +5,9 @@ stream, so nothing a probe or a supervised encoder can learn from the training s
 about a test label. Any path that scores above chance has seen test labels (e.g. a probe or an
 encoder fitted on train + test rows: then the per-type test labels are learnable, and the score
 jumps towards 1). Every registered probe runs over a label-free encoder, and every supervised
-encoder runs with its task's default probe.
+encoder runs with its task's default probe. The zero-label readout also runs as a readout curve
+(``clusters``) with every clustering method, and every k's one-to-one and many-to-one accuracy
+must stay at chance.
 
 The tolerance comes from the sample: test labels are one draw per type, so a prediction made
 without them is right for each type with probability 1/K independently, and the accuracy's standard
@@ -20,6 +22,7 @@ import pytest
 from probekit import registry
 from probekit.corpus import Corpus
 from probekit.experiment import RunConfig, run
+from probekit.probes.hebbian import METHODS
 from probekit.tasks.base import Targets, Task, TaskData
 from probekit.tasks.identity import _chain_sentence
 
@@ -86,12 +89,16 @@ def _tolerance(task_options: dict) -> tuple[float, float]:
 def _accuracies(record: dict) -> dict[str, float]:
     found = {record["metrics"].get("readout", "supervised"): record["metrics"]["accuracy"]["value"]}
     found.update({mode: m["accuracy"]["value"] for mode, m in record.get("readouts", {}).items()})
+    for entry in record["metrics"].get("curve", []):     # the zero-label readout curve: every k, both mappings
+        found.update({f"{mode} at k={entry['k']}": entry[mode]["value"] for mode in ("one_to_one", "many_to_one")})
     return found
 
 
 PROBE_RUNS = [RunConfig(encoder="type", task="canary", probe=name, n_boot=10, probe_options=options)
               for name, options in (("linear", {}), ("mlp", {"epochs": 30}), ("attention", {"epochs": 30}),
-                                    ("hebbian", {}))]
+                                    ("hebbian", {}))] + \
+    [RunConfig(encoder="type", task="canary", probe="hebbian", n_boot=10,
+               probe_options={"clusters": [4, 16], "method": method}) for method in sorted(METHODS)]
 ENCODER_RUNS = [RunConfig(encoder="bigru", task="canary", n_boot=10, encoder_options={"epochs": 8},
                           task_options={"disjoint": True}),
                 RunConfig(encoder="bigru", task="canary", n_boot=10, encoder_options={"epochs": 8}),
@@ -100,13 +107,15 @@ ENCODER_RUNS = [RunConfig(encoder="bigru", task="canary", n_boot=10, encoder_opt
 
 def test_the_canary_covers_every_registered_probe_and_supervised_encoder():
     assert {c.probe for c in PROBE_RUNS} >= set(registry.probes.names())
+    assert {c.probe_options.get("method") for c in PROBE_RUNS if c.probe_options.get("clusters")} == set(METHODS)
     supervised = {name for name in registry.encoders.names()
                   if getattr(registry.encoders.get(name).factory, "supervised", False)}
     assert supervised and supervised <= {c.encoder for c in ENCODER_RUNS}
 
 
 @pytest.mark.parametrize("config", PROBE_RUNS + ENCODER_RUNS,
-                         ids=lambda c: f"{c.encoder}+{c.probe or 'default'}{'-disjoint' if c.task_options else ''}")
+                         ids=lambda c: f"{c.encoder}+{c.probe or 'default'}{'-disjoint' if c.task_options else ''}"
+                                       f"{'-curve-' + c.probe_options['method'] if 'clusters' in c.probe_options else ''}")
 def test_no_path_scores_above_chance_on_labels_it_cannot_know(config):
     chance, tolerance = _tolerance(config.task_options)
     for readout, accuracy in _accuracies(run(config)).items():

@@ -409,6 +409,20 @@ def test_claims_show_both_readouts_and_the_cluster_count(suite):
         assert "one-to-one" in line and "many-to-one" in line and "clusters for" in line, line
 
 
+def test_the_structure_page_shows_the_readout_curve_and_the_smallest_k_for_the_papers_bar(suite):
+    out, _, _ = suite
+    curve = _csv(out, "structure-readout-curve")
+    assert list(dict.fromkeys(curve.task)) == list(QUICK.structure_tasks)
+    assert set(QUICK.readout_clusters) <= set(curve.k)
+    _in_unit_interval(curve, ["one-to-one", "many-to-one"])
+    assert (curve["V-information (bits)"] > 0).all()
+    smallest = _csv(out, "structure-readout-k")["smallest k reaching it"].astype(str)
+    assert all(v.isdigit() or v.startswith("never up to") for v in smallest), smallest.tolist()
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "roles-simple" in readme and "0.96 x BiGRU" in readme
+    assert (out / "structure-readout-curve.png").is_file()
+
+
 def test_selectivity_marks_bigru_rows_and_its_intervals_count_sentences(suite):
     out, _, _ = suite
     table = _csv(out, "selectivity")

@@ -19,15 +19,24 @@ clusters them into ``n_subclusters``: with the class mean gone and the high-vari
 directions scaled down to unit variance, the residual structure is left to context, which is what
 distinguishes roles within a word class (a noun in subject position vs. one in object position).
 The final cluster id is ``level1 * n_subclusters + level2``.
+
+**The readout curve.** With ``clusters`` (a list of k, e.g. ``-P clusters=8,16,64,256``) the probe
+fits one *flat* clustering per k instead, in the same projection, with the clustering ``method``
+(:data:`METHODS`: online k-means, k-means on whitened components, a diagonal Gaussian mixture,
+word classes split by context);
+:meth:`HebbianProbe.predict_curve` gives every k's cluster ids. One number at one k hides the
+trade-off between the one-to-one readout (falls with k) and the many-to-one readout (rises with
+k); the run scores every k (docs/probes.md, "The readout curve").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Literal
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ProbekitError
@@ -77,6 +86,73 @@ def _sub_seed(seed: int, *path: int) -> int:
     return int(np.random.SeedSequence([int(seed), *path]).generate_state(1)[0])
 
 
+# -- flat clusterings of the readout curve: method name -> fit(probe, Z, k, seed) -> assign(Z) ------
+
+def _kmeans_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Competitive learning (online k-means) on the projected features."""
+    return probe._kmeans(Z, k, seed).predict
+
+
+def _whitened_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Online k-means on whitened components: every kept direction gets unit variance, so the
+    low-variance directions (mostly context: what came before the word) weigh as much as the
+    high-variance ones (mostly word identity) in the distance."""
+    whitener = Whitener(Z)
+    kmeans = probe._kmeans(whitener.transform(Z), k, seed)
+    return lambda rows: kmeans.predict(whitener.transform(rows))
+
+
+def _gmm_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A Gaussian mixture with a diagonal covariance per component (EM, k-means initialised):
+    unlike k-means each cluster weighs every direction by its own spread, so a cluster of one
+    word class can ignore the directions along which its words differ."""
+    gmm = GaussianMixture(k, covariance_type="diag", max_iter=int(probe.max_epochs), n_init=1,
+                          reg_covar=1e-4, random_state=seed).fit(Z)
+    return gmm.predict
+
+
+def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Word classes first, then context: online k-means into ``word_classes`` clusters (mostly
+    word classes), then, until there are k clusters, the cluster with the largest spread (sum of
+    squared distances to its mean) is split in two by online k-means on its mean-subtracted,
+    whitened residuals (inside one word class these are mostly context). Clusters are spent where
+    the words of one class differ most, not on telling apart classes that share a role."""
+    start = min(int(probe.word_classes), k)
+    level1 = probe._kmeans(Z, start, _sub_seed(seed, 0))
+    labels = level1.predict(Z).astype(np.int64)
+    splits = []          # (cluster split, its mean, whitener, 2-means, id of the new half)
+    for new in range(start, k):
+        spread = np.bincount(labels, weights=(Z ** 2).sum(1), minlength=new) - \
+            np.bincount(labels, minlength=new) * (np.stack([np.bincount(labels, weights=Z[:, j], minlength=new)
+                                                            for j in range(Z.shape[1])], 1) ** 2).sum(1) \
+            / np.maximum(np.bincount(labels, minlength=new), 1) ** 2
+        parent = int(np.argmax(spread))
+        rows = labels == parent
+        if rows.sum() < 2 * MIN_ROWS_PER_SUBCLUSTER:
+            break
+        mean = Z[rows].mean(axis=0)
+        whitener = Whitener(Z[rows] - mean)
+        halves = probe._kmeans(whitener.transform(Z[rows] - mean), 2, _sub_seed(seed, 1, new))
+        labels[np.flatnonzero(rows)[halves.predict(whitener.transform(Z[rows] - mean)) == 1]] = new
+        splits.append((parent, mean, whitener, halves, new))
+
+    def assign(rows_: np.ndarray) -> np.ndarray:
+        ids = level1.predict(rows_).astype(np.int64)
+        for parent, mean, whitener, halves, new in splits:
+            inside = np.flatnonzero(ids == parent)
+            if inside.size:
+                ids[inside[halves.predict(whitener.transform(rows_[inside] - mean)) == 1]] = new
+        return ids
+
+    return assign
+
+
+#: The flat clustering methods of the readout curve (``-P method=...``).
+METHODS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+    "kmeans": _kmeans_method, "whitened-kmeans": _whitened_method, "gmm": _gmm_method,
+    "divisive": _divisive_method}
+
+
 @register_probe("hebbian")
 class HebbianProbe(Probe):
     """Zero-label readout: two-level winner-take-all (online k-means) clustering; no labels in fit.
@@ -87,7 +163,9 @@ class HebbianProbe(Probe):
     directions); ``n_classes_level1`` level-1 clusters (mostly word classes); ``n_subclusters``
     clusters of each level-1 cluster's mean-subtracted residuals (roles within a word class;
     1 turns level 2 off); ``whiten`` PCA-whitens each level-1 cluster's residuals before level 2;
-    ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
+    ``clusters`` (a list of k) switches to the readout curve: one flat clustering per k with
+    ``method`` (``kmeans``, ``whitened-kmeans``, ``gmm``, ``divisive``; :data:`METHODS`), the level
+    options unused; ``word_classes`` the clusters ``divisive`` starts from; ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
     it let noise directions compete with word-class structure in our synthetic checks, see
     docs/probes.md); ``batch_size``, ``max_epochs`` and ``n_init`` control the online k-means
     (passes over the data, restarts from k-means++ seeds keeping the lowest inertia); ``seed``
@@ -112,6 +190,9 @@ class HebbianProbe(Probe):
         batch_size: int = 4096,
         max_epochs: int = 100,
         n_init: int = 3,
+        clusters: tuple[int, ...] = (),
+        method: Literal["kmeans", "whitened-kmeans", "gmm", "divisive"] = "kmeans",
+        word_classes: int = 6,
         seed: int = 0,
     ):
         self.n_classes_level1 = n_classes_level1
@@ -123,6 +204,9 @@ class HebbianProbe(Probe):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.n_init = n_init
+        self.clusters = clusters
+        self.method = method
+        self.word_classes = word_classes
         self.seed = seed
         self._check_options()
 
@@ -137,6 +221,11 @@ class HebbianProbe(Probe):
         self._require_int("batch_size", 1)
         self._require_int("max_epochs", 1)
         self._require_int("n_init", 1)
+        self._require("clusters", isinstance(self.clusters, (tuple, list)) and all(
+            isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 1 <= k <= 100_000
+            for k in self.clusters), "a list of cluster counts between 1 and 100000, e.g. 8,16,64,256")
+        self._require("method", self.method in METHODS, f"one of {', '.join(map(repr, METHODS))}")
+        self._require_int("word_classes", 1, 100_000)
 
     def _kmeans(self, Z: np.ndarray, k: int, random_state: int) -> MiniBatchKMeans:
         return MiniBatchKMeans(
@@ -161,7 +250,7 @@ class HebbianProbe(Probe):
         n = X.shape[0]
         k1 = int(self.n_classes_level1)
         k2 = int(self.n_subclusters)
-        if n < k1:
+        if n < k1 and not self.clusters:
             raise ProbekitError(
                 f"the hebbian probe needs at least n_classes_level1={k1} training rows, got {n}"
             )
@@ -176,6 +265,10 @@ class HebbianProbe(Probe):
         if self.whitener_level1_ is not None:
             Z = self.whitener_level1_.transform(Z)
 
+        if self.clusters:
+            self._fit_curve(Z)
+            return
+        self.curve_ = None
         self.level1_ = self._kmeans(Z, k1, _sub_seed(self.seed, 1))
         level1 = self.level1_.predict(Z)
 
@@ -198,7 +291,39 @@ class HebbianProbe(Probe):
         self.cluster_sizes_ = np.bincount(self._assign(Z), minlength=self.n_clusters_)
         self.n_nonempty_clusters_ = int((self.cluster_sizes_ > 0).sum())
 
+    def _fit_curve(self, Z: np.ndarray) -> None:
+        """One flat clustering per k of ``clusters``, each with its own seed stream."""
+        counts = tuple(dict.fromkeys(int(k) for k in self.clusters))
+        if Z.shape[0] < max(counts):
+            raise ProbekitError(f"the hebbian probe needs at least as many training rows as its largest cluster "
+                                f"count (clusters={','.join(map(str, counts))}), got {Z.shape[0]} rows.")
+        method = METHODS[self.method]
+        self.curve_ = {k: method(self, Z, k, _sub_seed(self.seed, 3, k)) for k in counts}
+        self.level1_ = None
+        self.n_clusters_ = counts[0]
+        self.cluster_sizes_ = np.bincount(self.curve_[counts[0]](Z), minlength=counts[0])
+        self.n_nonempty_clusters_ = int((self.cluster_sizes_ > 0).sum())
+
+    def with_cluster_count(self, k: int) -> "HebbianProbe":
+        """In curve mode, add ``k`` to the cluster counts (the run adds the number of labels, so the
+        headline one-to-one readout has one cluster per label); a no-op for a single clustering."""
+        if self.clusters and int(k) not in self.clusters:
+            self.set_params(clusters=(*self.clusters, int(k)))
+        return self
+
+    def predict_curve(self, X: Any) -> dict[int, np.ndarray] | None:
+        """``{k: cluster ids}`` for every k of ``clusters``; None for a single clustering."""
+        self._check_fitted("curve_")
+        if self.curve_ is None:
+            return None
+        X = self._check_X(X, fitted_dim=self.n_features_in_)
+        with single_threaded():
+            Z = self.project(X)
+            return {k: np.asarray(assign(Z), dtype=np.int64) for k, assign in self.curve_.items()}
+
     def _assign(self, Z: np.ndarray) -> np.ndarray:
+        if self.curve_ is not None:
+            return np.asarray(self.curve_[self.n_clusters_](Z), dtype=np.int64)
         level1 = self.level1_.predict(Z).astype(np.int64)
         k2 = int(self.n_subclusters)
         clusters = level1 * k2
@@ -215,8 +340,9 @@ class HebbianProbe(Probe):
         return clusters
 
     def predict_clusters(self, X: Any) -> np.ndarray:
-        """Cluster id of each row: ``level1 * n_subclusters + level2`` (int64, < n_clusters_)."""
-        self._check_fitted("level1_")
+        """Cluster id of each row: ``level1 * n_subclusters + level2`` (int64, < n_clusters_); in curve
+        mode, the clustering of the first k of ``clusters``."""
+        self._check_fitted("curve_")
         X = self._check_X(X, fitted_dim=self.n_features_in_)
         with single_threaded():
             return self._assign(self.project(X))

@@ -1,7 +1,9 @@
 """The structure and selectivity sections of ``probekit reproduce``: grammatical roles.
 
 ``structure``: zero-label EMA, EMA + linear, a supervised BiGRU and word baselines on the role
-tasks, and the zero-label ÷ BiGRU ratios the paper reports. ``selectivity``: the same role runs
+tasks, and the zero-label ÷ BiGRU ratios the paper reports; the zero-label readout curve (accuracy
+and V-information against the number of clusters k) and the smallest k at which many-to-one
+reaches 0.96 × BiGRU. ``selectivity``: the same role runs
 with control tasks (selectivity) and MDL codelengths.
 """
 
@@ -31,9 +33,11 @@ class Condition:
     probe: str | None
     encoder_options: dict[str, Any] = field(default_factory=dict)
     supervised_encoder: bool = False     # gets the budget's BiGRU options
+    readout_curve: bool = False          # a zero-label probe scored at the budget's cluster counts
 
 
-ZERO_LABEL = Condition("zero-label (EMA, hebbian emb. + hebbian)", "ema", "hebbian", {"embedding": "hebbian"})
+ZERO_LABEL = Condition("zero-label (EMA, hebbian emb. + hebbian)", "ema", "hebbian", {"embedding": "hebbian"},
+                       readout_curve=True)
 EMA_LINEAR = Condition("EMA + linear", "ema", "linear")
 EMA_HEBB_LINEAR = Condition("EMA (hebbian emb.) + linear", "ema", "linear", {"embedding": "hebbian"})
 BIGRU = Condition("BiGRU (supervised)", "bigru", None, supervised_encoder=True)
@@ -48,9 +52,10 @@ def _role_config(condition: Condition, task: str, seed: int, budget: Budget, *, 
     task_options = dict(budget.task_options.get(task, {}))
     train_size = (budget.selectivity_train_sizes if selectivity else budget.train_sizes).get(task)
     encoder_options = {**condition.encoder_options, **(budget.bigru_options if condition.supervised_encoder else {})}
+    probe_options = {"clusters": list(budget.readout_clusters)} if condition.readout_curve else {}
     return RunConfig(encoder=condition.encoder, task=task, probe=condition.probe, seed=seed, train_size=train_size,
-                     encoder_options=encoder_options, task_options=task_options, n_boot=budget.n_boot,
-                     control=selectivity, mdl=selectivity)
+                     encoder_options=encoder_options, task_options=task_options, probe_options=probe_options,
+                     n_boot=budget.n_boot, control=selectivity, mdl=selectivity)
 
 
 def _condition_rows(records: list[dict], conditions: Iterable[Condition], selectivity: bool, budget: Budget
@@ -93,7 +98,8 @@ def structure_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
 
 
 #: The paper's figure per role task, as the paper states it (design.md, issue 7).
-PAPER_FIGURES = {"roles": "96% of the BiGRU", "roles-transfer": "61.8", "roles-deep": "84"}
+PAPER_FIGURES = {"roles": "96% of the BiGRU", "roles-transfer": "61.8", "roles-deep": "84",
+                 "roles-simple": "(easy grammar, not in the paper; its 96% is on the paper's grammar)"}
 
 
 def structure_report(records: list[dict], budget: Budget) -> SectionReport:
@@ -139,7 +145,47 @@ def structure_report(records: list[dict], budget: Budget) -> SectionReport:
         den = tuple(gru.loc[task, ["accuracy", "accuracy ci95_low", "accuracy ci95_high"]])
         report.figures[f"linear_ratio:{task}"] = fmt_ci(num[0] / den[0], *ratio_interval(num, den))
     report.plots[""] = functools.partial(plot_structure, table)
+    _add_readout_curve(report, records, budget)
     return report
+
+
+def _add_readout_curve(report: SectionReport, records: list[dict], budget: Budget) -> None:
+    """The zero-label readout curve (accuracy and V-information against the number of clusters k),
+    the smallest k at which many-to-one reaches 0.96 x BiGRU (a figure that no single k picks), and
+    its plot with the BiGRU and EMA + linear as horizontal lines."""
+    from probekit.report import PAPER_RATIO, paper_k_table, plot_readout_curves, readout_curve_table, results_frame
+
+    keys = _conditions_by_key(records, STRUCTURE_CONDITIONS, False, budget)
+    mine = [r for r in records if "config" in r and r["id"].split("-L")[0] in keys]
+    if not mine:
+        return
+    frame = results_frame(mine)
+    curve = readout_curve_table(frame)
+    if curve.empty:
+        return
+    order = {t: i for i, t in enumerate(budget.structure_tasks)}
+    curve = curve.sort_values("task", key=lambda t: t.map(order), kind="stable").reset_index(drop=True)
+    k_table = paper_k_table(frame, curve).sort_values("task", key=lambda t: t.map(order), kind="stable")
+    report.tables["readout-curve"] = curve.drop(columns=["train_size", "probe"])
+    report.tables["readout-k"] = k_table.drop(columns=["train_size", "probe"]).reset_index(drop=True)
+    for _, r in k_table.iterrows():
+        points = curve[curve.task == r.task]
+        reached, bar = r["smallest k reaching it"], f"{PAPER_RATIO:g} x BiGRU = {r[f'{PAPER_RATIO:g} x BiGRU']:.3f}"
+        report.figures[f"k96:{r.task}"] = (
+            f"many-to-one reaches {bar} at k = {reached}" if reached.isdigit() else
+            f"many-to-one never reaches {bar} up to k = {reached.rsplit(' ', 1)[-1]}" if reached.startswith("never")
+            else reached)
+        report.figures[f"best_m1:{r.task}"] = f"{r['best many-to-one ÷ BiGRU']:.3f}"
+        report.figures[f"curve:{r.task}"] = "; ".join(
+            f"k={int(p.k)}: {p['one-to-one']:.3f} / {p['many-to-one']:.3f} / {p['V-information (bits)']:.2f} bits"
+            for _, p in points.iterrows())
+    report.plots["readout-curve"] = functools.partial(plot_readout_curves, frame)
+    report.notes.append(
+        "Readout curve: one flat clustering per k of the traces (the hebbian probe's `clusters`), cluster -> "
+        "role mappings fitted on training words only; one-to-one / many-to-one accuracy / V-information of "
+        "the cluster labels about the roles (bits: their mutual information on the test words, Miller-Madow corrected "
+        "plug-in, docs/probes.md). The headline "
+        "zero-label accuracy is one-to-one at k = the number of roles.")
 
 
 def _clusters(rows: pd.DataFrame, task: str) -> str:
@@ -290,6 +336,17 @@ STRUCTURE_SECTION = Section(
               "BiGRU: {linear_ratio:roles}",
               SCALE + "; probekit's zero-label readout is a clustering of the traces (docs/probes.md), "
               "which may not be the paper's readout."),
+        Claim("Grammar A, every number of clusters: does any k give the 96%", "96% of the BiGRU (one readout)",
+              "k96:roles", "the readout curve on `roles` (k: one-to-one / many-to-one / V-information of the "
+              "cluster labels): {curve:roles}; best many-to-one ÷ BiGRU over k: {best_m1:roles}",
+              "A many-to-one readout rises with k without limit in principle (one cluster per word scores the "
+              "training words perfectly), so the curve, not one k, is the figure; the paper names one k."),
+        Claim("An easy grammar (`roles-simple`): where the paper's 96% could come from", "96% of the BiGRU",
+              "ratio:roles-simple", "zero-label one-to-one ÷ BiGRU on `roles-simple` (SVO, determiners, "
+              "adjectives, one level of that-relatives); many-to-one ÷ BiGRU {ratio_m1:roles-simple}; "
+              "{k96:roles-simple}; EMA + linear ÷ BiGRU {linear_ratio:roles-simple}; curve: {curve:roles-simple}",
+              "probekit's `roles-simple` grammar is a guess at an easy grammar (docs/grammars.md), not the "
+              "paper's; a figure reached here and not on `roles` says the grammar, not the readout, decides it."),
         Claim("Transfer to Grammar B", "61.8 (read here as accuracy in %)", "zero_label:roles-transfer",
               "zero-label accuracy on `roles-transfer` (train A, test B), both readouts; one-to-one ÷ "
               "BiGRU: {ratio:roles-transfer}, many-to-one ÷ BiGRU: {ratio_m1:roles-transfer}",

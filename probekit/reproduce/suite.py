@@ -48,7 +48,7 @@ class Budget:
     """
 
     name: str
-    structure_tasks: tuple[str, ...] = ("roles", "roles-transfer", "roles-deep", "ud-roles")
+    structure_tasks: tuple[str, ...] = ("roles", "roles-transfer", "roles-deep", "roles-simple", "ud-roles")
     selectivity_tasks: tuple[str, ...] = ("roles", "ud-roles")
     # per task name: task-option overrides (absent: the task file's), the first N training sentences
     # of the structure and of the selectivity runs (absent: all), and how many of the suite's seeds
@@ -58,6 +58,8 @@ class Budget:
     selectivity_train_sizes: dict[str, int] = field(default_factory=dict)
     task_seeds: dict[str, int] = field(default_factory=dict)
     bigru_options: dict[str, Any] = field(default_factory=dict)
+    #: the zero-label readout curve's cluster counts k (the number of roles is always added)
+    readout_clusters: tuple[int, ...] = (8, 16, 64, 256)
     n_boot: int = 1000
     identity_sources: tuple[str, ...] = ("random", "ud")
     identity_quick: bool = False
@@ -102,12 +104,14 @@ FULL = Budget(
 QUICK = Budget(
     name="quick",
     selectivity_tasks=("roles",),
-    task_options={**{task: {"n_train": 400, "n_test": 150} for task in ("roles", "roles-transfer", "roles-deep")},
+    task_options={**{task: {"n_train": 400, "n_test": 150}
+                     for task in ("roles", "roles-transfer", "roles-deep", "roles-simple")},
                   "ud-roles": {"train_split": "dev"}},   # the 2,000-sentence dev file loads ~6x faster than train
     train_sizes={"ud-roles": 400},
     selectivity_train_sizes={"ud-roles": 400},
     task_seeds={"ud-roles": 1},
     bigru_options={"epochs": 4},
+    readout_clusters=(8, 32),
     n_boot=200,
     identity_sources=("random",),
     identity_quick=True,
