@@ -11,7 +11,8 @@ stale hit.
 
 Layout (``PROBEKIT_CACHE``, default ``~/.cache/probekit``)::
 
-    <cache>/features/<key>/X.npy            float32 (n_words, dim)
+    <cache>/features/<key>/X.npy            float32 (n_words, dim); float16 when the features ask
+                                           for it (meta["storage_dtype"]) and lose nothing
                           offsets.npy      int64 sentence offsets
                           meta.json        blocks, meta, shapes and file sizes
                           description.json what the entry is (for `probekit cache ls`)
@@ -48,6 +49,7 @@ from probekit.io import (  # noqa: F401  (default_cache_root: re-exported, calle
 CACHE_FORMAT = 2  # 2: entries store Features.layer_blocks
 _TMP_PREFIX = ".tmp-"
 _ENTRY_FILES = ("X.npy", "offsets.npy", "meta.json", "description.json")
+_STORED_DTYPES = ("float32", "float16")
 
 
 #: An option may name a folder inside the cache as ``cache:<path relative to the cache root>``
@@ -97,6 +99,21 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _stored_matrix(features: Features) -> np.ndarray:
+    """X as it goes to disk: float16 when the features say ``meta["storage_dtype"] == "float16"``
+    and every value is a float16 number (so a hit returns exactly what the miss returned), else float32.
+
+    Half the bytes of an ``all_layers`` entry (GPT-2 small: 13 x 768 values per word); the
+    encoder that asks for it rounds its features to float16 itself, so nothing is lost here.
+    """
+    X = np.ascontiguousarray(features.X, dtype=np.float32)
+    if features.meta.get("storage_dtype") == "float16":
+        half = X.astype(np.float16)
+        if np.array_equal(half.astype(np.float32), X, equal_nan=True):
+            return half
+    return X
+
+
 class FeatureCache:
     """Features on disk under ``<root>/features/<key>/``; ``root`` defaults to ``default_cache_root()``."""
 
@@ -143,12 +160,14 @@ class FeatureCache:
                 raise ValueError(f"{name} has {actual} bytes, expected {size}")
         X = np.load(folder / "X.npy", allow_pickle=False)
         offsets = np.load(folder / "offsets.npy", allow_pickle=False)
-        if X.dtype != np.float32 or list(X.shape) != info["shape"]:
-            raise ValueError(f"X is {X.dtype} {X.shape}, expected float32 {tuple(info['shape'])}")
+        stored = info.get("dtype", "float32")
+        if stored not in _STORED_DTYPES or X.dtype != np.dtype(stored) or list(X.shape) != info["shape"]:
+            raise ValueError(f"X is {X.dtype} {X.shape}, expected {stored} {tuple(info['shape'])}")
         if offsets.ndim != 1 or len(offsets) != info["n_offsets"]:
             raise ValueError("offsets have the wrong length")
         blocks = {name: (int(a), int(b)) for name, (a, b) in info["blocks"].items()}
         layer_blocks = {int(layer): name for layer, name in info["layer_blocks"].items()}
+        # Features makes X float32 (exact for float16 entries: their values are float16 numbers)
         return Features(X=X, offsets=offsets, blocks=blocks, meta=info["meta"], layer_blocks=layer_blocks)
 
     # -- write ----------------------------------------------------------------------------
@@ -163,7 +182,7 @@ class FeatureCache:
         remove_stale_temps(self.features_dir, f"{_TMP_PREFIX}*")
         tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(f"{_TMP_PREFIX}{key[:16]}-"), dir=self.features_dir))
         try:
-            X = np.ascontiguousarray(features.X, dtype=np.float32)
+            X = _stored_matrix(features)
             offsets = np.asarray(features.offsets, dtype=np.int64)
             np.save(tmp / "X.npy", X, allow_pickle=False)
             np.save(tmp / "offsets.npy", offsets, allow_pickle=False)
@@ -174,6 +193,7 @@ class FeatureCache:
             info = {
                 "cache_format": CACHE_FORMAT,
                 "shape": list(X.shape),
+                "dtype": str(X.dtype),
                 "n_offsets": int(len(offsets)),
                 "blocks": {name: [int(a), int(b)] for name, (a, b) in features.blocks.items()},
                 "meta": json.loads(canonical_json(features.meta)),

@@ -473,3 +473,65 @@ def test_a_cache_reference_names_the_same_model_on_every_machine(tiny_gpt2, hard
     monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "elsewhere"))
     with pytest.raises(ProbekitError, match="does not exist"):
         HFCausalLMEncoder(model=reference, layer=1).encode(small)
+
+
+# -- the batched path against one forward pass per sentence; float16 storage -----------------------
+
+
+@pytest.mark.parametrize("pooling", ["first", "last", "mean"])
+def test_batched_encode_equals_one_forward_pass_per_sentence(tiny_gpt2, direct_model, tokenizer, hard_corpus,
+                                                             pooling):
+    """The device-side pooling of mixed-length batches (padding, index arithmetic, ``index_add_``)
+    against an independent computation: each sentence alone through the model, no padding,
+    subwords found by decoding, pooled by hand."""
+    corpus = hard_corpus[:24]
+    features = HFCausalLMEncoder(model=str(tiny_gpt2), layers=(0, 2), pooling=pooling, batch_size=5).encode(corpus)
+    expected = []
+    for sentence in corpus:
+        ids = tokenizer(" " + " ".join(sentence.words), add_special_tokens=False)["input_ids"]
+        states = hidden(direct_model, [BOS] + ids)
+        states = np.concatenate([states[0], states[2]], axis=1)[1:]
+        t = 0
+        for word in sentence.words:  # consume tokens until they decode to " " + word
+            span = [t]
+            while tokenizer.decode(ids[span[0]:span[-1] + 1]) != " " + word:
+                assert span[-1] + 1 < len(ids), f"no tokens decode to {word!r}"
+                span.append(span[-1] + 1)
+            t = span[-1] + 1
+            pick = {"first": states[span[0]], "last": states[span[-1]], "mean": states[span].mean(axis=0)}
+            expected.append(pick[pooling])
+    np.testing.assert_allclose(features.X, np.stack(expected), atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean"])
+def test_float16_storage_halves_the_cache_entry_and_hits_equal_misses(tiny_gpt2, hard_corpus, tmp_path, pooling):
+    corpus = hard_corpus[:12]
+    full = HFCausalLMEncoder(model=str(tiny_gpt2), all_layers=True, pooling=pooling)
+    half = HFCausalLMEncoder(model=str(tiny_gpt2), all_layers=True, pooling=pooling, storage="float16")
+    cache = FeatureCache(tmp_path / "cache")
+    a, b = cached_encode(full, corpus, cache), cached_encode(half, corpus, cache)
+    assert half.cache_key_parts(corpus) != full.cache_key_parts(corpus)  # a different entry
+    assert b.X.dtype == np.float32 and b.meta["storage_dtype"] == "float16"
+    np.testing.assert_array_equal(b.X, a.X.astype(np.float16).astype(np.float32))  # rounded, nothing else
+    assert np.abs(b.X - a.X).max() <= np.abs(a.X).max() * 2.0 ** -11
+    sizes = {}
+    for encoder, first in ((full, a), (half, b)):
+        folder = cache.path(cache.key(encoder.cache_key_parts(corpus)))
+        sizes[encoder.storage] = (folder / "X.npy").stat().st_size
+        assert np.load(folder / "X.npy").dtype == np.dtype(encoder.storage)
+        hit = cached_encode(encoder, corpus, cache)
+        assert hit.X.dtype == np.float32 and np.array_equal(hit.X, first.X)
+    assert cache.hits == 2 and cache.misses == 2
+    header = 128  # np.save's header
+    assert sizes["float16"] - header == (sizes["float32"] - header) // 2
+
+
+def test_float16_storage_is_float32_in_the_cache_when_values_are_not_half_numbers(tmp_path):
+    """The cache writes half precision only when it loses nothing (a hit must equal the miss)."""
+    X = np.array([[1.0, 0.1], [2.0, 3.0]], dtype=np.float32)  # 0.1 is not a float16 number
+    features = Features(X=X, offsets=np.array([0, 2]), meta={"storage_dtype": "float16"})
+    cache = FeatureCache(tmp_path)
+    key = "a" * 64
+    cache.put(key, features, {})
+    assert np.load(cache.path(key) / "X.npy").dtype == np.float32
+    assert np.array_equal(cache.get(key).X, X)

@@ -71,6 +71,7 @@ from probekit.registry import register_encoder
 _POOLINGS = ("first", "last", "mean")
 _DTYPES = ("float32", "float16", "bfloat16")
 _CONTEXTS = ("sentence", "stream")
+_STORAGES = ("float32", "float16")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".gguf")
 _TOKENIZER_NAMES = ("vocab.json", "merges.txt", "vocab.txt", "special_tokens_map.json", "added_tokens.json",
                     "spiece.model", "sentencepiece.bpe.model")
@@ -277,7 +278,9 @@ class HFCausalLMEncoder(Encoder):
     (window, default the model's context) and ``stride``
     (window overlap, default max_length // 2); ``context`` (``sentence``: each sentence
     alone, ``stream``: the corpus as one text); ``add_prefix_space`` (None = detect);
-    ``add_bos``; ``dtype``; ``device`` (``auto`` = cuda when available).
+    ``add_bos``; ``dtype``; ``device`` (``auto`` = cuda when available); ``storage``
+    (``float16``: features rounded to half precision, returned as float32, stored in half in
+    the feature cache: half the bytes per word, for ``all_layers`` on big models).
     """
 
     name = "hf"
@@ -299,6 +302,7 @@ class HFCausalLMEncoder(Encoder):
         dtype: Literal["float32", "float16", "bfloat16"] = "float32",
         device: str = "auto",
         tokenizer: str | None = None,
+        storage: Literal["float32", "float16"] = "float32",
     ):
         name = self.name
         model = model if model is not None else self.default_model
@@ -337,6 +341,7 @@ class HFCausalLMEncoder(Encoder):
         self.add_bos = bool(add_bos)
         self.dtype = check_choice(name, "dtype", dtype, _DTYPES)
         self.device = str(device)
+        self.storage = check_choice(name, "storage", storage, _STORAGES)
         self.model_ = None
         self.tokenizer_ = None
 
@@ -423,6 +428,12 @@ class HFCausalLMEncoder(Encoder):
             self._resolve_layers(n_layers)
         context = _config_int(config_dict, _CONTEXT_KEYS)
         self._resolve_window(context)
+        # GPT-2's "gelu_new" is the tanh GELU as five elementwise passes over the (tokens x 4d) MLP
+        # activations: a quarter of a CPU forward pass at 124M parameters (cProfile, see
+        # benchmarks/README.md). "gelu_pytorch_tanh" is the same function in one fused kernel (float noise).
+        self.fused_gelu_ = getattr(config, "activation_function", None) == "gelu_new"
+        if self.fused_gelu_:
+            config.activation_function = "gelu_pytorch_tanh"
         torch_dtype = getattr(torch, self.dtype)
         dtype_kw = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         model = self._from_pretrained(AutoModel, "model", "model", config=config, **{dtype_kw: torch_dtype})
@@ -596,7 +607,25 @@ class HFCausalLMEncoder(Encoder):
             weight[valid] = 1.0 / counts[words]
         return [(s, n) for s, n in spans], all_ids, token_word, weight
 
+    def _windows(self, spans: list[tuple[int, int]]) -> np.ndarray:
+        """Every window as a row ``(global start, length, own_start, own_stop)`` (the owned range
+        in window-local positions), longest first (stable), so a batch holds windows of similar
+        length and pads little."""
+        rows = [(seq_start + start, stop - start, own_start - start, own_stop - start)
+                for seq_start, seq_length in spans
+                for start, stop, own_start, own_stop in window_plan(seq_length, self.max_length_, self.stride_)]
+        windows = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+        return windows[np.argsort(-windows[:, 1], kind="stable")]
+
     def encode(self, corpus: Corpus) -> Features:
+        """Tokenise the corpus once, run the windows longest first in batches, pool on the device.
+
+        Per batch the host builds the padded ids and the (row, position) of every pooled token
+        with array arithmetic (no loop over windows or tokens); the device gathers those rows
+        from the chosen layers (``first`` / ``last``: one row per word, copied as is;
+        ``mean``: weighted rows summed per word with ``index_add_``) and only the pooled
+        words x layers matrix is copied to the host.
+        """
         import torch
 
         self.load()
@@ -605,41 +634,47 @@ class HFCausalLMEncoder(Encoder):
         n_words = corpus.n_tokens
         out = np.zeros((n_words, d * len(layers)), dtype=np.float32)
         spans, ids, token_word, weight = self._sequences(corpus)
-        windows = []  # (global start, length, own_start, own_stop) in window-local positions
-        for seq_start, seq_length in spans:
-            for start, stop, own_start, own_stop in window_plan(seq_length, self.max_length_, self.stride_):
-                windows.append((seq_start + start, stop - start, own_start - start, own_stop - start))
-        windows.sort(key=lambda w: -w[1])
+        windows = self._windows(spans)
+        n_windows = len(windows)
+        windows = windows[windows[:, 1] > 0]  # an empty sentence without BOS has nothing to run
         device = self.device_
+        half = self.storage == "float16"
         with torch.inference_mode():
             for b0 in range(0, len(windows), self.batch_size):
-                batch = windows[b0:b0 + self.batch_size]
-                width = batch[0][1]
-                input_ids = np.full((len(batch), width), self.pad_id_, dtype=np.int64)
-                mask = np.zeros((len(batch), width), dtype=np.int64)
-                rows, cols, sel = [], [], []
-                for b, (g0, length, o0, o1) in enumerate(batch):
-                    input_ids[b, :length] = ids[g0:g0 + length]
-                    mask[b, :length] = 1
-                    local = np.arange(o0, o1)
-                    local = local[weight[g0 + local] > 0]
-                    rows.append(np.full(len(local), b))
-                    cols.append(local)
-                    sel.append(g0 + local)
-                chosen = np.concatenate(sel)
-                if len(chosen) == 0:
+                g0, length, o0, o1 = windows[b0:b0 + self.batch_size].T
+                cols = np.arange(int(length.max()))
+                inside = cols < length[:, None]
+                positions = g0[:, None] + np.minimum(cols, length[:, None] - 1)  # padding: a real id, masked
+                owned = inside & (cols >= o0[:, None]) & (cols < o1[:, None]) & (weight[positions] > 0)
+                rows, local = np.nonzero(owned)
+                if len(rows) == 0:
                     continue
+                chosen = positions[rows, local]
+                input_ids = np.where(inside, ids[positions], self.pad_id_)
                 result = self.model_(input_ids=torch.from_numpy(input_ids).to(device),
-                                     attention_mask=torch.from_numpy(mask).to(device), output_hidden_states=True)
-                b_idx = torch.from_numpy(np.concatenate(rows)).to(device)
-                p_idx = torch.from_numpy(np.concatenate(cols)).to(device)
+                                     attention_mask=torch.from_numpy(inside.astype(np.int64)).to(device),
+                                     output_hidden_states=True)
+                b_idx = torch.from_numpy(rows).to(device)
+                p_idx = torch.from_numpy(local).to(device)
                 values = torch.cat([result.hidden_states[layer][b_idx, p_idx].float() for layer in layers], dim=1)
-                values = values.cpu().numpy() * weight[chosen][:, None]
-                # sum the rows of each word (mean pooling: several per word), then one scatter
                 words = token_word[chosen]
-                order = np.argsort(words, kind="stable")
-                unique_words, group_starts = np.unique(words[order], return_index=True)
-                out[unique_words] += np.add.reduceat(values[order], group_starts, axis=0)
+                if self.pooling == "mean":  # several rows per word: weighted sum on the device
+                    unique_words, inverse = np.unique(words, return_inverse=True)
+                    scale = torch.from_numpy(weight[chosen]).to(device)[:, None]
+                    pooled = torch.zeros((len(unique_words), values.shape[1]), dtype=values.dtype, device=device)
+                    pooled.index_add_(0, torch.from_numpy(inverse.reshape(-1)).to(device), values * scale)
+                    # += : a word's subwords may fall into two windows (and batches)
+                    out[unique_words] += pooled.cpu().numpy()
+                else:  # one row per word
+                    if half:
+                        values = values.half().float()
+                    out[words] = values.cpu().numpy()
+        if half and self.pooling == "mean":
+            _round_to_half(out)
+        if half and np.isinf(out).any():
+            raise ProbekitError(f"option storage='float16' of encoder {self.name!r}: some hidden states of "
+                                f"{self.model!r} exceed float16's range (65504) and would be stored as infinity; "
+                                f"use storage=float32.")
         blocks = {layer_block_name(layer): (i * d, (i + 1) * d) for i, layer in enumerate(layers)}
         n_assigned = int(np.sum(token_word >= 0))
         meta = {
@@ -659,11 +694,19 @@ class HFCausalLMEncoder(Encoder):
             "device": self.device_,
             "n_subword_tokens": n_assigned,
             "subwords_per_word": n_assigned / n_words if n_words else 0.0,
-            "n_windows": len(windows),
+            "n_windows": n_windows,
+            "activation": "gelu_pytorch_tanh (fused, for gelu_new)" if self.fused_gelu_ else None,
+            "storage_dtype": self.storage,
             "n_sequences": len(spans),
         }
         return Features(X=out, offsets=corpus.offsets, blocks=blocks, meta=meta,
                         layer_blocks={layer: layer_block_name(layer) for layer in layers})
+
+
+def _round_to_half(out: np.ndarray, rows: int = 1 << 14) -> None:
+    """Round ``out`` (float32) to float16 precision in place, a block of rows at a time (small temporaries)."""
+    for r0 in range(0, len(out), rows):
+        out[r0:r0 + rows] = out[r0:r0 + rows].astype(np.float16)
 
 
 def _gpt2_signature() -> inspect.Signature:
