@@ -455,7 +455,7 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model, jobs, executor,
     ladder (linear / MLP / attention probes). Sections whose modules are missing are written as
     "not yet available".
 
-    Measured on 2 shared CPU cores: --quick 97 seconds, --full 45 minutes of compute (both are
+    Measured on 2 CPU cores: --quick about 2 minutes, --full about an hour of CPU (both are
     written to OUT/README.md and budgets.json). Finished runs are reused, so an interrupted suite resumes where it stopped;
     --force recomputes. --jobs N (or --executor ray) runs the suite's jobs N at a time; the pages
     are written when all have finished, the same as in a serial run. A record is reused only if the code that made it is unchanged (its
