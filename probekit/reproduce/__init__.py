@@ -63,7 +63,7 @@ from probekit.reproduce.output import (
 )
 from probekit.reproduce.structure import (
     BIGRU, EMA_HEBB_LINEAR, EMA_LINEAR, PAPER_FIGURES, SCALE, SELECTIVITY_CONDITIONS, SELECTIVITY_SECTION,
-    STRUCTURE_CONDITIONS, STRUCTURE_SECTION, TYPE, TYPE_POSITION, ZERO_LABEL, Condition, plot_structure,
+    STRUCTURE_CONDITIONS, SUBSET_SECTION, STRUCTURE_SECTION, TYPE, TYPE_POSITION, ZERO_LABEL, Condition, plot_structure,
     selectivity_jobs, selectivity_report, structure_jobs, structure_report, zero_label_ratios,
 )
 from probekit.reproduce.suite import (
@@ -79,7 +79,7 @@ __all__ = [
     "EMPIRICAL", "FULL", "FUNCTION_RECORD_VERSION", "IDENTITY_SECTION", "LADDER_SECTION", "LM_SECTION",
     "PAPER_FIGURES",
     "QUICK", "README_DIFFERENCES", "README_INTRO", "SCALE", "SECTIONS", "SELECTIVITY_CONDITIONS",
-    "SELECTIVITY_SECTION", "STRUCTURE_CONDITIONS", "STRUCTURE_SECTION", "THEORY", "TYPE", "TYPE_POSITION",
+    "SELECTIVITY_SECTION", "STRUCTURE_CONDITIONS", "STRUCTURE_SECTION", "SUBSET_SECTION", "THEORY", "TYPE", "TYPE_POSITION",
     "ZERO_LABEL", "Budget", "Claim", "Condition", "FunctionJob", "Job", "Progress", "Section", "SectionOutcome",
     "SectionReport", "aggregate", "bound_table", "check_seeds", "collect_section", "dilution_jobs",
     "dilution_report", "execute", "fill", "fmt_ci", "function_table", "identity_jobs", "identity_report",
@@ -91,8 +91,8 @@ __all__ = [
 
 #: The suite, in report order. :func:`reproduce` and :func:`select_sections` read it from here
 #: (tests replace it with ``monkeypatch.setattr(probekit.reproduce, "SECTIONS", ...)``).
-SECTIONS: tuple[Section, ...] = (STRUCTURE_SECTION, SELECTIVITY_SECTION, IDENTITY_SECTION, DILUTION_SECTION,
-                                 LADDER_SECTION, LM_SECTION)
+SECTIONS: tuple[Section, ...] = (STRUCTURE_SECTION, SUBSET_SECTION, SELECTIVITY_SECTION, IDENTITY_SECTION,
+                                 DILUTION_SECTION, LADDER_SECTION, LM_SECTION)
 
 
 def section_names() -> list[str]:

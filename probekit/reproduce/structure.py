@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -321,6 +321,100 @@ def selectivity_report(records: list[dict], budget: Budget) -> SectionReport:
     return report
 
 
+# ----------------------------------------------------------------------------- structure-dependent subset
+
+#: The structure-dependent subset of ``roles`` (arguments whose role the surface position does not
+#: give, docs/roles.md) on a test set large enough for a one-seed interval of about ±0.02 (the
+#: structure section's 1,000 test sentences hold 340 such words), and its learning curve over
+#: training sentences (None: all). The quick plan is a smoke test of the same jobs.
+SUBSET_TASK = "roles"
+SUBSET_PLANS = {"full": {"n_test": 8000, "sizes": (25, 100, 400, 1000, None), "seeds": None},
+                "quick": {"n_test": 400, "sizes": (25, None), "seeds": 1}}
+SUBSET_CONDITIONS = (ZERO_LABEL, EMA_LINEAR, BIGRU)
+
+
+def _subset_plan(budget: Budget) -> dict:
+    return SUBSET_PLANS.get(budget.name, SUBSET_PLANS["quick"])
+
+
+def _subset_config(condition: Condition, size: int | None, seed: int, budget: Budget) -> RunConfig:
+    config = _role_config(condition, SUBSET_TASK, seed, budget)
+    return replace(config, train_size=size,
+                   task_options={**config.task_options, "n_test": _subset_plan(budget)["n_test"]})
+
+
+def _subset_configs(budget: Budget, seeds: tuple[int, ...]) -> list[tuple[Condition, RunConfig]]:
+    plan = _subset_plan(budget)
+    return [(c, _subset_config(c, size, seed, budget)) for size in plan["sizes"] for c in SUBSET_CONDITIONS
+            for seed in budget.seeds_for(plan["seeds"], seeds)]
+
+
+def subset_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
+    return [config for _, config in _subset_configs(budget, seeds)]
+
+
+def subset_report(records: list[dict], budget: Budget) -> SectionReport:
+    """Structure-dependent accuracy per condition and training size, with the subset's size and
+    the test-set (one seed, bootstrap over sentences) interval beside the seed-and-sentence one."""
+    report = SectionReport()
+    seeds = tuple(sorted({r["config"]["seed"] for r in records if "config" in r})) or (0,)
+    labels = {config.key(): c.label for c, config in _subset_configs(budget, seeds)}
+    rows = role_rows(records, labels)
+    if rows.empty:
+        return report
+    words = {r["id"].split("-L")[0]: (r["metrics"].get("subsets", {}).get("structure_dependent", {}).get("n")
+                                      or r.get("readouts", {}).get("many_to_one", {}).get("subsets", {})
+                                      .get("structure_dependent", {}).get("n"))
+             for r in records if "config" in r and r["id"].split("-L")[0] in labels}
+    row_keys = [r["id"].split("-L")[0] for r in records if "config" in r and r["id"].split("-L")[0] in labels]
+    rows = rows.assign(subset_words=[words.get(k) for k in row_keys],
+                       one_seed_half_width=(rows.struct_accuracy_hi - rows.struct_accuracy_lo) / 2)
+    table = aggregate(rows, {"struct_accuracy": "structure-dependent accuracy", "accuracy": "accuracy"},
+                      keys=("train_sentences", "condition"))
+    extra = rows.groupby(["train_sentences", "condition"], sort=False).agg(
+        subset_words=("subset_words", "max"), one_seed=("one_seed_half_width", "mean")).reset_index()
+    table = table.merge(extra, on=["train_sentences", "condition"]).rename(columns={
+        "train_sentences": "train sentences", "subset_words": "subset words (test)",
+        "one_seed": "one-seed interval ± (test sentences)"})
+    order = {c.label: i for i, c in enumerate(SUBSET_CONDITIONS)}
+    table = table.sort_values(["train sentences", "condition"], key=lambda col: col.map(order)
+                              if col.name == "condition" else col, kind="stable").reset_index(drop=True)
+    report.tables[""] = table
+    report.plots[""] = functools.partial(_plot_subset_curve, table)
+    largest = table[table["train sentences"] == table["train sentences"].max()].set_index("condition")
+    cell = lambda label: tuple(largest.loc[label, ["structure-dependent accuracy",  # noqa: E731
+                                                    "structure-dependent accuracy ci95_low",
+                                                    "structure-dependent accuracy ci95_high"]])
+    for condition in SUBSET_CONDITIONS:
+        if condition.label in largest.index:
+            report.figures[f"subset:{condition.label}"] = fmt_ci(*cell(condition.label))
+    if {ZERO_LABEL.label, BIGRU.label} <= set(largest.index):
+        num, den = cell(ZERO_LABEL.label), cell(BIGRU.label)
+        report.figures["subset_ratio"] = fmt_ci(num[0] / den[0], *ratio_interval(num, den))
+        report.figures["subset_words"] = f"{largest['subset words (test)'].max():,.0f}"
+        report.figures["subset_sentences"] = f"{int(largest['train sentences'].max()):,}"
+        report.figures["subset_half_width"] = f"{largest['one-seed interval ± (test sentences)'].max():.3f}"
+    report.notes.append("One-to-one readout for the zero-label condition (k = number of roles). The seed-and-"
+                        "sentence interval adds the seeds' t-interval to the sentence bootstrap; the one-seed "
+                        "column is the test set's own interval, the one a larger test set narrows.")
+    return report
+
+
+def _plot_subset_curve(table: pd.DataFrame, path: Path) -> None:
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for condition, rows in table.groupby("condition", sort=False):
+        axes.plot(rows["train sentences"], rows["structure-dependent accuracy"], marker="o", label=condition)
+        axes.fill_between(rows["train sentences"], rows["structure-dependent accuracy ci95_low"],
+                          rows["structure-dependent accuracy ci95_high"], alpha=0.2)
+    axes.set_xscale("log")
+    axes.set_xlabel("training sentences")
+    axes.set_ylabel("accuracy on the structure-dependent subset")
+    axes.set_ylim(0, 1)
+    axes.legend(fontsize=8)
+    _save(figure, path)
+
+
 # ----------------------------------------------------------------------------- sections
 
 SCALE = ("probekit's grammars are its own (the paper's are not public), and runs are CPU-sized "
@@ -363,6 +457,20 @@ STRUCTURE_SECTION = Section(
               "one-to-one {struct_ratio:ud-roles}, many-to-one {struct_ratio_m1:ud-roles} ({clusters:ud-roles})",
               "The subset is probekit's definition (arguments whose role the surface position does not "
               "give); the paper's definition is not public."),
+    ))
+
+SUBSET_SECTION = Section(
+    name="subset", title="Structure-dependent roles: a larger test set and a learning curve",
+    jobs=subset_jobs, report=subset_report,
+    claims=(
+        Claim("Label-free model ahead of the BiGRU on structure-dependent roles (larger test set)",
+              "ratio above 1 on the structure-dependent subset", "subset_ratio",
+              "zero-label (one-to-one) ÷ BiGRU accuracy on the structure-dependent subset of `roles` with "
+              "{subset_sentences} training sentences, on {subset_words} subset words of the test set; "
+              "zero-label {subset:" + ZERO_LABEL.label + "}, EMA + linear {subset:" + EMA_LINEAR.label +
+              "}, BiGRU {subset:" + BIGRU.label + "}; one seed's test-set interval ±{subset_half_width}; "
+              "the learning curve from 25 sentences is in subset.md",
+              "The subset is probekit's definition (docs/roles.md); the paper's is not public."),
     ))
 
 SELECTIVITY_SECTION = Section(
