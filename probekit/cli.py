@@ -450,9 +450,11 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model, jobs, executor,
     """Reproduce the paper's claims: tables (Markdown + CSV), plots and OUT/README.md.
 
     Sections: structure (roles, transfer, deep embedding, UD: zero-label EMA, EMA + linear,
-    BiGRU, baselines; zero-label ÷ BiGRU), selectivity (control tasks, MDL), identity (bits
-    against lag per encoder), dilution (closed-form bound against the measured EMA curve) and
-    ladder (linear / MLP / attention probes). Sections whose modules are missing are written as
+    BiGRU, baselines; zero-label ÷ BiGRU), subset (the structure-dependent subset on a larger
+    test set, with its learning curve), selectivity (control tasks, MDL), identity (bits
+    against lag per encoder), dilution (closed-form bound against the measured EMA curve),
+    ladder (linear / MLP / attention probes) and lm (EMA, GRU and GPT-2-style LMs trained on
+    WikiText-2, and what their states keep). Sections whose modules are missing are written as
     "not yet available".
 
     Measured on 2 CPU cores: --quick about 2 minutes, --full about an hour of CPU (both are

@@ -112,6 +112,27 @@ def test_records_name_their_commit_and_live_per_section(suite):
         assert "git_commit" in record and record["reproduce"]["wall_s"] > 0
 
 
+def test_subset_section_scores_a_larger_test_set_at_every_training_size(suite):
+    """The structure-dependent subset: every (training size, condition) row, on a test set larger
+    than the structure section's, with the sizes in increasing order and accuracies in [0, 1]."""
+    from probekit.reproduce.structure import SUBSET_CONDITIONS, SUBSET_PLANS, SUBSET_TASK
+
+    out, _, _ = suite
+    plan = SUBSET_PLANS["quick"]
+    assert plan["n_test"] > QUICK.task_options[SUBSET_TASK]["n_test"]
+    table = _csv(out, "subset")
+    assert set(table.condition) == {c.label for c in SUBSET_CONDITIONS}
+    assert table["train sentences"].nunique() == len(plan["sizes"])
+    assert table["train sentences"].is_monotonic_increasing
+    structure = next(r for r in (json.loads(p.read_text()) for p in (out.parent / "records" / "structure").glob("*.json"))
+                     if r["config"]["task"] == SUBSET_TASK)
+    subset_records = [json.loads(p.read_text()) for p in (out.parent / "records" / "subset").glob("*.json")]
+    assert {r["config"]["task_options"]["n_test"] for r in subset_records} == {plan["n_test"]}
+    assert structure["data"]["test_sentences"] < subset_records[0]["data"]["test_sentences"]
+    _in_unit_interval(table, ["structure-dependent accuracy", "accuracy"])
+    assert (table["subset words (test)"] > 0).all()
+
+
 def _in_unit_interval(frame: pd.DataFrame, columns) -> None:
     for column in columns:
         values = frame[column].dropna()
