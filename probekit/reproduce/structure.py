@@ -362,17 +362,11 @@ def subset_report(records: list[dict], budget: Budget) -> SectionReport:
     rows = role_rows(records, labels)
     if rows.empty:
         return report
-    words = {r["id"].split("-L")[0]: (r["metrics"].get("subsets", {}).get("structure_dependent", {}).get("n")
-                                      or r.get("readouts", {}).get("many_to_one", {}).get("subsets", {})
-                                      .get("structure_dependent", {}).get("n"))
-             for r in records if "config" in r and r["id"].split("-L")[0] in labels}
-    row_keys = [r["id"].split("-L")[0] for r in records if "config" in r and r["id"].split("-L")[0] in labels]
-    rows = rows.assign(subset_words=[words.get(k) for k in row_keys],
-                       one_seed_half_width=(rows.struct_accuracy_hi - rows.struct_accuracy_lo) / 2)
+    rows = rows.assign(one_seed_half_width=(rows.struct_accuracy_hi - rows.struct_accuracy_lo) / 2)
     table = aggregate(rows, {"struct_accuracy": "structure-dependent accuracy", "accuracy": "accuracy"},
                       keys=("train_sentences", "condition"))
     extra = rows.groupby(["train_sentences", "condition"], sort=False).agg(
-        subset_words=("subset_words", "max"), one_seed=("one_seed_half_width", "mean")).reset_index()
+        subset_words=("struct_words", "max"), one_seed=("one_seed_half_width", "mean")).reset_index()
     table = table.merge(extra, on=["train_sentences", "condition"]).rename(columns={
         "train_sentences": "train sentences", "subset_words": "subset words (test)",
         "one_seed": "one-seed interval ± (test sentences)"})
@@ -382,9 +376,12 @@ def subset_report(records: list[dict], budget: Budget) -> SectionReport:
     report.tables[""] = table
     report.plots[""] = functools.partial(_plot_subset_curve, table)
     largest = table[table["train sentences"] == table["train sentences"].max()].set_index("condition")
-    cell = lambda label: tuple(largest.loc[label, ["structure-dependent accuracy",  # noqa: E731
-                                                    "structure-dependent accuracy ci95_low",
-                                                    "structure-dependent accuracy ci95_high"]])
+    columns = ["structure-dependent accuracy", "structure-dependent accuracy ci95_low",
+               "structure-dependent accuracy ci95_high"]
+
+    def cell(label: str) -> tuple[float, float, float]:
+        return tuple(largest.loc[label, columns])
+
     for condition in SUBSET_CONDITIONS:
         if condition.label in largest.index:
             report.figures[f"subset:{condition.label}"] = fmt_ci(*cell(condition.label))

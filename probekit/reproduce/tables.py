@@ -84,6 +84,7 @@ def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
             "seed": record["config"]["seed"],
             "accuracy": acc[0], "accuracy_lo": acc[1], "accuracy_hi": acc[2],
             "struct_accuracy": struct[0], "struct_accuracy_lo": struct[1], "struct_accuracy_hi": struct[2],
+            "struct_words": metrics.get("subsets", {}).get("structure_dependent", {}).get("n", math.nan),
             "many_to_one_accuracy": many[0], "many_to_one_accuracy_lo": many[1], "many_to_one_accuracy_hi": many[2],
             "struct_many_to_one_accuracy": struct_many[0], "struct_many_to_one_accuracy_lo": struct_many[1],
             "struct_many_to_one_accuracy_hi": struct_many[2],
