@@ -587,7 +587,12 @@ def _references(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean accuracy over seeds of the supervised references per (task, train size): the BiGRU
     (best variant) and the linear probe on each encoder."""
     means = summary_table(frame)
-    return means[(means.encoder.str.split("[").str[0] == "bigru") | (means.probe == "linear")]
+    return means[_is_bigru(means) | (means.probe == "linear")]
+
+
+def _is_bigru(frame: pd.DataFrame) -> pd.Series:
+    """Rows of any BiGRU variant (``bigru``, ``bigru[epochs=4]``, ...)."""
+    return frame.encoder.str.split("[").str[0] == "bigru"
 
 
 def _linear_reference(references: pd.DataFrame, encoder: str) -> pd.DataFrame:
@@ -609,7 +614,7 @@ def paper_k_table(frame: pd.DataFrame, curve: pd.DataFrame | None = None) -> pd.
     for key, group in curve.groupby(_CURVE_KEYS, sort=False):
         task, size, encoder, probe, method = key
         same = references[(references.task == task) & (references.train_size == size)]
-        gru = same[same.encoder.str.split("[").str[0] == "bigru"]
+        gru = same[_is_bigru(same)]
         linear = _linear_reference(same, encoder)
         bigru = float(gru.accuracy.max()) if not gru.empty else np.nan
         group = group.sort_values("k")
@@ -659,7 +664,7 @@ def plot_readout_curves(frame: pd.DataFrame, path, metric: str = "accuracy") -> 
         for i, (name, accuracy) in enumerate(sorted(lines.items())):      # each supervised probe once
             ax.axhline(accuracy, color="grey", linestyle=("-.", "--", ":")[i % 3], linewidth=1,
                        label=f"{name} + linear (supervised probe)")
-        gru = references[(references.task == task) & (references.encoder.str.split("[").str[0] == "bigru")]
+        gru = references[(references.task == task) & _is_bigru(references)]
         if metric == "accuracy" and not gru.empty:
             bigru = float(gru.accuracy.max())
             ax.axhline(bigru, color="black", linewidth=1.2, label="BiGRU (supervised)")
