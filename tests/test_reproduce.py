@@ -58,17 +58,13 @@ def suite(tmp_path_factory):
                          "set PROBEKIT_WIKITEXT to the folder of valid.txt and test.txt")
     out = tmp_path_factory.mktemp("results")
     events = []
-    before = os.environ.get("PROBEKIT_DATA")
-    os.environ["PROBEKIT_DATA"] = str(data)
-    try:
+    # the treebank stays set while the module's tests use the suite: a test that reruns it (reusing
+    # every record) runs with the same inputs as the first run, since every job's inputs are checked
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PROBEKIT_DATA", str(data))
         outcomes = rp.reproduce(QUICK, seeds=SEEDS, out=out, progress=events.append,
                                 cache=FeatureCache(tmp_path_factory.mktemp("cache")))
-    finally:
-        if before is None:
-            del os.environ["PROBEKIT_DATA"]
-        else:
-            os.environ["PROBEKIT_DATA"] = before
-    return rp.report_dir(out, QUICK), outcomes, events   # the pages; records and budgets.json sit above
+        yield rp.report_dir(out, QUICK), outcomes, events   # the pages; records and budgets.json sit above
 
 
 def _csv(out: Path, stem: str) -> pd.DataFrame:
