@@ -29,7 +29,7 @@ The package:
 - :mod:`~probekit.reproduce.suite`: budgets (``QUICK``, ``FULL``), jobs, sections, running and
   resuming them;
 - :mod:`~probekit.reproduce.tables`: intervals, seed aggregation and plotting helpers;
-- :mod:`~probekit.reproduce.structure`: the structure and selectivity sections;
+- :mod:`~probekit.reproduce.structure`: the structure, subset and selectivity sections;
 - :mod:`~probekit.reproduce.content`: the identity, dilution and probe-ladder sections;
 - :mod:`~probekit.reproduce.output`: the section pages, ``budgets.json``, ``summary.md`` and the
   README template;

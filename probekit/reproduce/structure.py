@@ -1,10 +1,12 @@
-"""The structure and selectivity sections of ``probekit reproduce``: grammatical roles.
+"""The structure, subset and selectivity sections of ``probekit reproduce``: grammatical roles.
 
 ``structure``: zero-label EMA, EMA + linear, a supervised BiGRU and word baselines on the role
 tasks, and the zero-label ÷ BiGRU ratios the paper reports; the zero-label readout curve (accuracy
 and V-information against the number of clusters k) and the smallest k at which many-to-one
 reaches 0.96 × BiGRU. ``selectivity``: the same role runs
 with control tasks (selectivity) and MDL codelengths.
+``subset``: the structure-dependent subset of ``roles`` on a larger test set, and its learning
+curve over training sentences.
 """
 
 from __future__ import annotations
