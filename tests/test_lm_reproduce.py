@@ -61,8 +61,10 @@ def test_every_training_of_the_section_pins_threads_that_fit_two_jobs_on_two_cor
         jobs = lm_jobs(budget, (0,))
         trained = [job for job in jobs if job.kwargs["train"] is not None]
         assert {job.kwargs["train"]["threads"] for job in trained} == {1} == {threads_per_job(2, cores=2)}
-        assert all(set(job.kwargs) <= {"model", "train", "probes", "lr_search", "n_boot", "max_articles"}
+        assert all(set(job.kwargs) <= {"model", "train", "seed", "probes", "lr_search", "n_boot", "max_articles"}
                    for job in jobs)
+        # the page names the seeds its records ran with from their kwargs
+        assert {job.kwargs["seed"] for job in jobs if job.function == "lm_probes"} == {0}
         spec = trained[0].kwargs
         assert trained_path(spec["train"], spec.get("lr_search")) != trained_path(
             {**spec["train"], "threads": 2}, spec.get("lr_search"))
@@ -80,7 +82,7 @@ def test_probe_jobs_check_their_inputs_and_use_the_trainings_threads(tmp_path):
         check_resources("lm_probes", {**job.kwargs, "train": None, "probes": probes})
     from probekit.cache import default_cache_root
 
-    configs = probe_configs(default_cache_root() / "lm" / "x", threads=3, **job.kwargs["probes"])
+    configs = probe_configs(default_cache_root() / "lm" / "x", 0, threads=3, **job.kwargs["probes"])
     assert {c.encoder_options["num_threads"] for c in configs} == {3}
 
 

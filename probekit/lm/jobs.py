@@ -46,9 +46,9 @@ def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int
 def probe_configs(folder: Path | None, seed: int, lags, identity_train_size: int, identity_vocab: int, roles: dict,
                   ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud",
                   threads: int = 1) -> list:
-    """The probe runs of one :func:`lm_probes` job (its ``probes`` settings): identity by lag, roles and
-    ud-roles, read from the trained model in ``folder`` on ``threads`` torch threads (None: the
-    untrained EMA traces)."""
+    """The probe runs of one :func:`lm_probes` job (its ``seed`` and ``probes`` settings): identity by
+    lag, roles and ud-roles, read from the trained model in ``folder`` on ``threads`` torch threads
+    (None: the untrained EMA traces)."""
     from probekit.experiment import RunConfig
     from probekit.studies import ENCODER_VOCAB, IDENTITY_PROBE_OPTIONS
 
@@ -81,11 +81,11 @@ def check_resources(function: str, kwargs: dict) -> None:
     if kwargs.get("train"):
         check_corpus(kwargs["train"].get("corpus", "wikitext2"))
     if function == "lm_probes":
-        for config in probe_configs(None, **kwargs["probes"]):
+        for config in probe_configs(None, kwargs["seed"], **kwargs["probes"]):
             check_config(config)
 
 
-def lm_probes(model: str, train: dict | None, probes: dict, lr_search: dict | None = None) -> pd.DataFrame:
+def lm_probes(model: str, train: dict | None, seed: int, probes: dict, lr_search: dict | None = None) -> pd.DataFrame:
     """Identity bits by lag (``probes["identity_source"]``: EWT, or the grammar in the quick suite,
     which spares parsing EWT's training file) and role accuracy (roles, ud-roles) read from one
     model's states (``train`` None: the untrained EMA traces); ``probes`` are
@@ -96,7 +96,7 @@ def lm_probes(model: str, train: dict | None, probes: dict, lr_search: dict | No
     folder = None if train is None else trained_folder(train, lr_search)
     threads = 1 if train is None else TrainConfig.from_dict(train).threads
     rows = []
-    for config in probe_configs(folder, threads=threads, **probes):
+    for config in probe_configs(folder, seed, threads=threads, **probes):
         for record in run_all(config):
             m = record["metrics"]
             v = m.get("v_information_bits") or {}

@@ -100,11 +100,10 @@ def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
                                                               "max_articles": sizes["eval_articles"],
                                                               **_search(budget)},
                                    label=f"train + evaluate {model} | seed {seed}") for model in MODELS]
-    probe["seed"] = seed
     jobs += [FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
-                                                "probes": probe, **_search(budget)},
+                                                "seed": seed, "probes": probe, **_search(budget)},
                          label=f"probe {model} | seed {seed}") for model in PROBED]
-    jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "probes": probe},
+    jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "seed": seed, "probes": probe},
                             label=f"probe {UNTRAINED} | seed {seed}"))
     return jobs
 
