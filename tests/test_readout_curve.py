@@ -50,6 +50,17 @@ def test_every_method_gives_one_clustering_per_k_and_finds_separated_blobs(metho
     assert all(np.array_equal(again[k], curve[k]) for k in curve)          # seeded
 
 
+def test_divisive_spreads_are_each_clusters_sum_of_squares_about_its_mean():
+    from probekit.probes.hebbian import _spreads
+
+    rng = np.random.default_rng(3)
+    Z, labels = rng.normal(size=(300, 5)), rng.integers(0, 6, 300)
+    labels[labels == 4] = 5                                    # cluster 4 is empty
+    expected = [((Z[labels == c] - Z[labels == c].mean(0)) ** 2).sum() if (labels == c).any() else 0.0
+                for c in range(7)]
+    np.testing.assert_allclose(_spreads(Z, labels, 7), expected, atol=1e-9)
+
+
 def test_curve_options_are_checked():
     with pytest.raises(ProbekitError, match="clusters"):
         HebbianProbe(clusters=(8, 0))

@@ -111,6 +111,15 @@ def _gmm_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Call
     return gmm.predict
 
 
+def _spreads(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Each cluster's sum of squared distances to its mean (0 for an empty cluster), in one pass."""
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.zeros((k, Z.shape[1]))
+    np.add.at(sums, labels, Z)
+    squares = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z), minlength=k)
+    return squares - (sums ** 2).sum(axis=1) / np.maximum(sizes, 1.0)
+
+
 def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """Word classes first, then context: online k-means into ``word_classes`` clusters (mostly
     word classes), then, until there are k clusters, the cluster with the largest spread (sum of
@@ -120,20 +129,24 @@ def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) ->
     start = min(int(probe.word_classes), k)
     level1 = probe._kmeans(Z, start, _sub_seed(seed, 0))
     labels = level1.predict(Z).astype(np.int64)
+    # Each cluster's spread, kept up to date as clusters split: only the two halves of a split
+    # change, so one split costs O(rows of the parent x d), not O(k x d x n).
+    Z64 = Z.astype(np.float64, copy=False)
+    spread = np.zeros(k)
+    spread[:start] = _spreads(Z64, labels, start)
     splits = []          # (cluster split, its mean, whitener, 2-means, id of the new half)
     for new in range(start, k):
-        spread = np.bincount(labels, weights=(Z ** 2).sum(1), minlength=new) - \
-            np.bincount(labels, minlength=new) * (np.stack([np.bincount(labels, weights=Z[:, j], minlength=new)
-                                                            for j in range(Z.shape[1])], 1) ** 2).sum(1) \
-            / np.maximum(np.bincount(labels, minlength=new), 1) ** 2
-        parent = int(np.argmax(spread))
-        rows = labels == parent
-        if rows.sum() < 2 * MIN_ROWS_PER_SUBCLUSTER:
+        parent = int(np.argmax(spread[:new]))
+        members = np.flatnonzero(labels == parent)
+        if members.size < 2 * MIN_ROWS_PER_SUBCLUSTER:
             break
-        mean = Z[rows].mean(axis=0)
-        whitener = Whitener(Z[rows] - mean)
-        halves = probe._kmeans(whitener.transform(Z[rows] - mean), 2, _sub_seed(seed, 1, new))
-        labels[np.flatnonzero(rows)[halves.predict(whitener.transform(Z[rows] - mean)) == 1]] = new
+        mean = Z[members].mean(axis=0)
+        whitener = Whitener(Z[members] - mean)
+        residual = whitener.transform(Z[members] - mean)
+        halves = probe._kmeans(residual, 2, _sub_seed(seed, 1, new))
+        moved = halves.predict(residual) == 1
+        labels[members[moved]] = new
+        spread[parent], spread[new] = _spreads(Z64[members], moved.astype(np.int64), 2)
         splits.append((parent, mean, whitener, halves, new))
 
     def assign(rows_: np.ndarray) -> np.ndarray:
