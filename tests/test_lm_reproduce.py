@@ -154,7 +154,7 @@ def test_a_job_with_setup_runs_the_setup_first_and_is_the_job_itself(tmp_path):
     job = FunctionJob("test_lm_reproduce", "read_marker", {"path": marker}, label="read the marker")
     with pytest.raises(FileNotFoundError):
         execute(job)
-    wrapped = WithSetup(job, "test_lm_reproduce", "make_marker", {"path": marker})
+    wrapped = WithSetup(job, FunctionJob("test_lm_reproduce", "make_marker", {"path": marker}))
     assert job_key(wrapped) == job_key(job) and job_label(wrapped) == "read the marker"
     (record,) = execute(wrapped)
     assert record["rows"] == [{"content": "made by the setup"}] and record["id"] == job.key()

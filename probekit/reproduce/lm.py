@@ -91,7 +91,8 @@ def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
                                                               "n_boot": sizes["n_boot"],
                                                               "max_articles": sizes["eval_articles"],
                                                               **_search(budget)},
-                                   label=f"train + evaluate {model} | seed {seed}") for model in MODELS]
+                                   label=f"train + evaluate {model} | seed {seed}", cost="training")
+                         for model in MODELS]
     jobs += [FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
                                                 "seed": seed, **probe, **_search(budget)},
                          label=f"probe {model} | seed {seed}") for model in PROBED]
