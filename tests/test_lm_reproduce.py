@@ -6,6 +6,7 @@ import pandas as pd
 
 from probekit.reproduce import BUDGETS, LM_SECTION, section_names
 from probekit.reproduce.lm import MODELS, PROBED, UNTRAINED, lm_jobs, lm_report
+from probekit.reproduce.suite import inner_job
 
 
 def _record(function, rows):
@@ -27,7 +28,7 @@ def _curve(model, perplexity, bits):
 def test_section_is_in_the_suite_and_its_jobs_name_no_paths():
     assert "lm" in section_names() and LM_SECTION.missing() is None
     for budget in BUDGETS.values():
-        jobs = lm_jobs(budget, (0, 1, 2))
+        jobs = [inner_job(job) for job in lm_jobs(budget, (0, 1, 2))]
         assert len(jobs) == len(MODELS) + len(PROBED) + 1
         assert "cache" not in json.dumps([job.kwargs for job in jobs])
         assert len({job.key() for job in jobs}) == len(jobs)
@@ -68,9 +69,9 @@ def test_page_shows_each_models_rate_and_how_it_was_chosen():
 
 
 def test_full_suite_models_search_the_rate_and_quick_ones_do_not():
-    full = [job for job in lm_jobs(BUDGETS["full"], (0,)) if job.function == "lm_perplexity"]
+    full = [inner_job(job) for job in lm_jobs(BUDGETS["full"], (0,)) if inner_job(job).function == "lm_perplexity"]
     assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2] for job in full)
-    assert all("lr_search" not in job.kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
+    assert all("lr_search" not in inner_job(job).kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
 
 
 # ----------------------------------------------------------------------------- which GPT-2 the other sections read
@@ -106,7 +107,8 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     for name in ("quick", "full"):
         budget, seeds = BUDGETS[name], (3, 4)
         spec = model_spec(budget, seeds)
-        lm_gpt2 = next(j for j in lm_jobs(budget, seeds) if j.function == "lm_perplexity" and j.kwargs["model"] == "gpt2")
+        lm_gpt2 = next(j for j in map(inner_job, lm_jobs(budget, seeds))
+                       if j.function == "lm_perplexity" and j.kwargs["model"] == "gpt2")
         assert spec == {"train": lm_gpt2.kwargs["train"], "lr_search": lm_gpt2.kwargs.get("lr_search")}
         ref = cache_ref(hf_path(**spec))
         assert ref.startswith("cache:lm/")
@@ -115,7 +117,7 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
         random = [j for j in jobs if not isinstance(j, WithSetup) and j.encoder == "gpt2"]
         assert trained and len(trained) == len(random)
         for job, control in zip(trained, random):
-            assert (job.module, job.function, job.kwargs) == ("probekit.lm.store", "trained_folder", spec)
+            assert (job.setup.module, job.setup.function, job.setup.kwargs) == ("probekit.lm.store", "trained_folder", spec)
             assert job.job.encoder == "hf" and job.job.encoder_options["model"] == ref
             assert gpt2_label(job.job.encoder, job.job.encoder_options) == TRAINED_GPT2
             options = job.job.task_options
@@ -132,7 +134,7 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     setup = [j for j in ladders if isinstance(j, WithSetup)]
     assert [j.job.kwargs["encoder"] for j in setup] == ["hf"]
     assert len(setup[0].job.kwargs["task_options"]["random_words"]) == setup[0].job.kwargs["task_options"]["random_types"]
-    assert setup[0].kwargs == model_spec(BUDGETS["full"], (0,))
+    assert setup[0].setup.kwargs == model_spec(BUDGETS["full"], (0,))
 
 
 def make_marker(path):

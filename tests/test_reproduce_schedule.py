@@ -52,10 +52,10 @@ def test_static_estimates_put_function_jobs_and_transformers_before_probe_runs_a
             WithSetup(RunConfig("type", "roles", seed=1), setup),                    # 3: reads a trained model
             WithSetup(RunConfig("type", "roles", seed=2), setup),                    # 4: the same model
             RunConfig("gpt2", "roles")]                                              # 5: a transformer
-    assert execution_order(jobs, [None] * len(jobs)) == [3, 5, 2, 1, 0, 4]
+    assert execution_order(jobs, [None] * len(jobs)) == [3, 5, 2, 1, 0, 4]   # 4 waits for 3's setup: last
     # a remembered wall time wins over the estimate; ties keep the jobs' own order
     remembered = [STATIC_SECONDS["training"] + 50, None, None, None, None, STATIC_SECONDS["run"]]
-    assert execution_order(jobs, remembered) == [0, 3, 2, 1, 4, 5]
+    assert execution_order(jobs, remembered) == [0, 3, 2, 1, 5, 4]
 
 
 def test_jobs_run_longest_remembered_first_and_records_come_back_in_job_order(tmp_path, monkeypatch):

@@ -504,16 +504,19 @@ def execution_order(jobs: list[Job], remembered: list[float | None]) -> list[int
     """The indices of ``jobs``, longest expected first (:func:`expected_seconds`; ties keep their
     order): with N workers the last jobs to start are short ones, so no worker is left finishing a long
     job alone at the end. A setup (the model several jobs read) counts once, on the first job that
-    needs it; the others would wait for it and go later. Only the order of execution changes: a
-    job's records do not depend on it."""
+    needs it; the other jobs that need it go last, when it is made (started earlier, a worker would
+    wait on its lock doing nothing). Only the order of execution changes: a job's records do not
+    depend on it."""
     setups: set[str] = set()
-    cost = []
+    order = []   # (waits for another job's setup, -expected seconds) of each job
     for job, seconds in zip(jobs, remembered):
-        cost.append(expected_seconds(job, seconds))
-        if isinstance(job, WithSetup) and seconds is None and job.setup.key() not in setups:
+        cost = expected_seconds(job, seconds)
+        waits = isinstance(job, WithSetup) and job.setup.key() in setups
+        if isinstance(job, WithSetup) and not waits:
             setups.add(job.setup.key())
-            cost[-1] += expected_seconds(job.setup)
-    return sorted(range(len(jobs)), key=lambda index: -cost[index])
+            cost += expected_seconds(job.setup) if seconds is None else 0.0
+        order.append((waits, -cost))
+    return sorted(range(len(jobs)), key=lambda index: order[index])
 
 
 def _wall_seconds(records: list[dict]) -> float | None:
@@ -552,10 +555,12 @@ def _(job: FunctionJob, inputs: bool = True) -> None:
 
 @_check_job.register
 def _(job: WithSetup, inputs: bool = True) -> None:
-    """The setup's inputs, and the job's names and options: its inputs are what the setup makes."""
+    """The setup's inputs, and the job's: a probe run's names and options only (its encoder reads the
+    model the setup makes), a function job's own inputs hook (which names only what exists before
+    the setup, e.g. the corpus and the treebank of the ``lm`` section's probes)."""
     if inputs:
         job.setup.check_resources()
-    _check_job(job.job, inputs=False)
+    _check_job(job.job, inputs=inputs and not isinstance(job.job, RunConfig))
 
 
 def check_jobs(jobs: Iterable[Job], inputs: Iterable[bool] | None = None) -> None:
