@@ -459,8 +459,8 @@ def reproduce(quick, seeds, out, only, force, check, gpt2_model, jobs, executor,
 
     Measured on 2 CPU cores: --quick about 2 minutes, --full about an hour of CPU (both are
     written to OUT/README.md and budgets.json). Finished runs are reused, so an interrupted suite resumes where it stopped;
-    --force recomputes. --jobs N (or --executor ray) runs the suite's jobs N at a time; the pages
-    are written when all have finished, the same as in a serial run. A record is reused only if the code that made it is unchanged (its
+    --force recomputes. --jobs N (or --executor ray) runs the suite's jobs N at a time, longest
+    first; a section's page is written as soon as its jobs have finished, the same as in a serial run. A record is reused only if the code that made it is unchanged (its
     code fingerprint matches); a stale record is recomputed. UD runs need UD English EWT
     (PROBEKIT_DATA).
     """

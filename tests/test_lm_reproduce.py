@@ -6,6 +6,7 @@ import pandas as pd
 
 from probekit.reproduce import BUDGETS, LM_SECTION, section_names
 from probekit.reproduce.lm import MODELS, PROBED, UNTRAINED, lm_jobs, lm_report
+from probekit.reproduce.suite import inner_job
 
 
 def _record(function, rows):
@@ -27,7 +28,7 @@ def _curve(model, perplexity, bits):
 def test_section_is_in_the_suite_and_its_jobs_name_no_paths():
     assert "lm" in section_names() and LM_SECTION.missing() is None
     for budget in BUDGETS.values():
-        jobs = lm_jobs(budget, (0, 1, 2))
+        jobs = [inner_job(job) for job in lm_jobs(budget, (0, 1, 2))]
         assert len(jobs) == len(MODELS) + len(PROBED) + 1
         assert "cache" not in json.dumps([job.kwargs for job in jobs])
         assert len({job.key() for job in jobs}) == len(jobs)
@@ -58,7 +59,7 @@ def test_every_training_of_the_section_pins_threads_that_fit_two_jobs_on_two_cor
     from probekit.threads import threads_per_job
 
     for budget in BUDGETS.values():
-        jobs = lm_jobs(budget, (0,))
+        jobs = [inner_job(job) for job in lm_jobs(budget, (0,))]
         trained = [job for job in jobs if job.kwargs["train"] is not None]
         assert {job.kwargs["train"]["threads"] for job in trained} == {1} == {threads_per_job(2, cores=2)}
         assert all(set(job.kwargs) <= {"model", "train", "seed", "probes", "lr_search", "n_boot", "max_articles"}
@@ -76,7 +77,7 @@ def test_probe_jobs_check_their_inputs_and_use_the_trainings_threads(tmp_path):
     from probekit.errors import ProbekitError
     from probekit.lm.jobs import check_resources, probe_configs
 
-    job = next(j for j in lm_jobs(BUDGETS["quick"], (0,)) if j.function == "lm_probes" and j.kwargs["train"])
+    job = next(j for j in map(inner_job, lm_jobs(BUDGETS["quick"], (0,))) if j.function == "lm_probes" and j.kwargs["train"])
     probes = {**job.kwargs["probes"], "ud_roles": {**job.kwargs["probes"]["ud_roles"], "data_dir": str(tmp_path / "no-ewt")}}
     with pytest.raises(ProbekitError, match="no-ewt"):
         check_resources("lm_probes", {**job.kwargs, "train": None, "probes": probes})
@@ -120,9 +121,9 @@ def test_page_flags_a_rate_chosen_at_an_edge_of_the_grid():
 
 
 def test_full_suite_models_search_the_rate_and_quick_ones_do_not():
-    full = [job for job in lm_jobs(BUDGETS["full"], (0,)) if job.function == "lm_perplexity"]
+    full = [inner_job(job) for job in lm_jobs(BUDGETS["full"], (0,)) if inner_job(job).function == "lm_perplexity"]
     assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] for job in full)
-    assert all("lr_search" not in job.kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
+    assert all("lr_search" not in inner_job(job).kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
 
 
 # ----------------------------------------------------------------------------- which GPT-2 the other sections read
@@ -158,7 +159,8 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     for name in ("quick", "full"):
         budget, seeds = BUDGETS[name], (3, 4)
         spec = model_spec(budget, seeds)
-        lm_gpt2 = next(j for j in lm_jobs(budget, seeds) if j.function == "lm_perplexity" and j.kwargs["model"] == "gpt2")
+        lm_gpt2 = next(j for j in map(inner_job, lm_jobs(budget, seeds))
+                       if j.function == "lm_perplexity" and j.kwargs["model"] == "gpt2")
         assert spec == {"train": lm_gpt2.kwargs["train"], "lr_search": lm_gpt2.kwargs.get("lr_search")}
         ref = cache_ref(hf_path(**spec))
         assert ref.startswith("cache:lm/")
@@ -167,7 +169,7 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
         random = [j for j in jobs if not isinstance(j, WithSetup) and j.encoder == "gpt2"]
         assert trained and len(trained) == len(random)
         for job, control in zip(trained, random):
-            assert (job.module, job.function, job.kwargs) == ("probekit.lm.store", "trained_folder", spec)
+            assert (job.setup.module, job.setup.function, job.setup.kwargs) == ("probekit.lm.store", "trained_folder", spec)
             assert job.job.encoder == "hf" and job.job.encoder_options["model"] == ref
             assert gpt2_label(job.job.encoder, job.job.encoder_options) == TRAINED_GPT2
             options = job.job.task_options
@@ -184,7 +186,7 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     setup = [j for j in ladders if isinstance(j, WithSetup)]
     assert [j.job.kwargs["encoder"] for j in setup] == ["hf"]
     assert len(setup[0].job.kwargs["task_options"]["random_words"]) == setup[0].job.kwargs["task_options"]["random_types"]
-    assert setup[0].kwargs == model_spec(BUDGETS["full"], (0,))
+    assert setup[0].setup.kwargs == model_spec(BUDGETS["full"], (0,))
 
 
 def test_vocabulary_words_are_kept_by_corpus_content_and_not_recomputed(tmp_path, monkeypatch):
@@ -234,7 +236,7 @@ def test_a_job_with_setup_runs_the_setup_first_and_is_the_job_itself(tmp_path):
     job = FunctionJob("test_lm_reproduce", "read_marker", {"path": marker}, label="read the marker")
     with pytest.raises(FileNotFoundError):
         execute(job)
-    wrapped = WithSetup(job, "test_lm_reproduce", "make_marker", {"path": marker})
+    wrapped = WithSetup(job, FunctionJob("test_lm_reproduce", "make_marker", {"path": marker}))
     assert job_key(wrapped) == job_key(job) and job_label(wrapped) == "read the marker"
     (record,) = execute(wrapped)
     assert record["rows"] == [{"content": "made by the setup"}] and record["id"] == job.key()

@@ -4,6 +4,7 @@ and expand(): one base config over seeds x training sizes x lags (what --seeds, 
 
 import json
 import os
+import signal
 import textwrap
 import time
 from pathlib import Path
@@ -183,6 +184,38 @@ def test_a_worker_killed_mid_job_is_reported_failed_and_the_other_jobs_go_on(tmp
     files = list((tmp_path / "out").iterdir())
     assert len(files) == 2 and all(json.loads(f.read_text())["config"]["encoder"] != "sweep-test-killer"
                                    for f in files)   # whole records only, none of the killed job, no temp files
+
+
+def _die_when_told(item):
+    """Job ``quick`` returns at once; ``die`` waits for the test's ``go`` file, then its worker is killed."""
+    folder, kind = Path(item[0]), item[1]
+    if kind == "die":
+        deadline = time.time() + 60
+        while not (folder / "go").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        (folder / f"{os.getpid()}.pid").write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return kind
+
+
+def test_a_worker_that_dies_between_two_submissions_does_not_stop_the_run(tmp_path):
+    """The pool breaks while the driver is between collecting one result and handing out the next job
+    (the submission itself finds the pool broken): the dead job is reported failed, the job that was
+    about to start runs, nothing raises. Ordered by the test (a ``go`` file), not by timing luck."""
+    from probekit.executors.local import DIED
+
+    run = LocalExecutor(2).run(_die_when_told, [(str(tmp_path), "quick"), (str(tmp_path), "die"),
+                                                (str(tmp_path), "last")])
+    assert next(run) == (0, "quick")      # job 1 is in flight, waiting; job 2 not handed out yet
+    (tmp_path / "go").write_text("")
+    deadline = time.time() + 30
+    while not list(tmp_path.glob("*.pid")) and time.time() < deadline:
+        time.sleep(0.05)
+    [pid] = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)                       # the pool's own thread sees the death: submitting now fails
+    assert sorted(run, key=lambda pair: pair[0]) == [(1, Failure(DIED)), (2, "last")]
 
 
 def _note_pid_and_sleep(item):

@@ -1,12 +1,15 @@
 """The local executor: jobs in this process (``--jobs 1``) or in a process pool (``--jobs N``).
 
 Workers come from a ``forkserver`` that has imported torch and probekit once (fast to start, and never a
-fork of a process whose OpenMP or torch threads are running). Each worker is held to
+fork of a process whose OpenMP or torch threads are running); it is started when the executor is made,
+so its imports run while the caller builds its job list. Each worker is held to
 ``cores // N`` threads (:func:`probekit.threads.threads_per_job`), so N jobs never oversubscribe
 the machine (BLAS always on one thread, in this process too: a threaded BLAS may sum in another
 order, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
 jobs it may have been running are known: each is retried once alone in a fresh pool, and
-reported failed if it dies again; the other jobs go on. An interrupt (Ctrl-C) stops the workers
+reported failed if it dies again; the other jobs go on (a job whose submission finds the pool
+already broken never started: it goes back to the queue). Jobs are handed out in the order of
+``items``: a caller that knows which jobs are long puts them first. An interrupt (Ctrl-C) stops the workers
 at once; what the driver already wrote stays.
 """
 
@@ -36,6 +39,8 @@ class LocalExecutor:
         if not isinstance(jobs, int) or jobs < 1:
             raise ProbekitError(f"--jobs {jobs}: give at least 1 (the number of jobs run at once).")
         self.jobs = jobs
+        if jobs > 1:
+            _start_forkserver()
 
     def run(self, fn: Callable[[Any], Any], items: list, wants_gpu: Callable[[Any], bool] | None = None
             ) -> Iterator[tuple[int, Any]]:
@@ -50,8 +55,9 @@ class LocalExecutor:
         while pending:
             suspects = yield from self._drain(fn, items, pending, self.jobs)
             for index in suspects:   # alone, so a death is this job's own
-                alone = yield from self._drain(fn, items, deque([index]), 1)
-                if alone:
+                queue = deque([index])
+                alone = yield from self._drain(fn, items, queue, 1)
+                if alone or queue:
                     yield index, Failure(DIED)
 
     def close(self) -> None:
@@ -66,7 +72,13 @@ class LocalExecutor:
             while pending or in_flight:
                 while pending and len(in_flight) < workers:
                     index = pending.popleft()
-                    in_flight[pool.submit(call, fn, items[index])] = index
+                    try:
+                        in_flight[pool.submit(call, fn, items[index])] = index
+                    except BrokenProcessPool:   # a worker died since the last wait: this job never started
+                        if not in_flight:       # nothing else can be to blame: retried alone like a suspect
+                            return [index]
+                        pending.appendleft(index)
+                        return list(in_flight.values())
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 died = []
                 for future in done:
@@ -88,6 +100,15 @@ class LocalExecutor:
             if not clean:
                 _stop(pool)
             pool.shutdown(wait=clean, cancel_futures=True)
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver now, in the background: its imports (torch, probekit: seconds) overlap
+    with what the caller does before the first job (building job lists), instead of following it."""
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def _pool(workers: int, threads: int) -> ProcessPoolExecutor:

@@ -118,8 +118,9 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
 
     Sections outside ``only`` are reported from the records they already have; sections whose
     modules are missing are written as "not yet available". The selected sections' jobs run
-    through ``executor`` (:mod:`probekit.executors`; default: one at a time in this process), and
-    the pages are written after every job has finished. Returns one outcome per section.
+    through ``executor`` (:mod:`probekit.executors`; default: one at a time in this process); each
+    selected section's page is written as soon as its own jobs have finished (while the workers run
+    other sections' jobs), the others' after. Returns one outcome per section.
     """
     budget = _budget(budget, gpt2_model)
     seeds = check_seeds(seeds)
@@ -132,20 +133,26 @@ def reproduce(budget: Budget | str = "quick", seeds: Iterable[int] = DEFAULT_SEE
             section.jobs(budget, seeds)
     pages = report_dir(out, budget)
     start = time.perf_counter()
+
+    def write(name: str, records: list[dict], outcome: SectionOutcome) -> None:
+        pages.mkdir(parents=True, exist_ok=True)
+        write_section(outcome, records, budget, seeds, pages,
+                      records_link=os.path.relpath(records_dir(out, name), pages))
+
     ran = run_sections([s for s in SECTIONS if s.name in selected and not s.missing()], budget, seeds, out,
-                       force=force, progress=progress, cache=cache, start=start, executor=executor)
+                       force=force, progress=progress, cache=cache, start=start, executor=executor,
+                       section_done=write)   # each section's page as soon as its jobs are done
     outcomes = []
     for section in SECTIONS:
         reason = section.missing()
         if reason:
             outcome, records = SectionOutcome(section, f"not yet available: {reason}"), []
         elif section.name in selected:
-            records, outcome = ran[section.name]
+            outcomes.append(ran[section.name][1])
+            continue
         else:
             records, outcome = _collect_if_possible(section, budget, seeds, out)
-        pages.mkdir(parents=True, exist_ok=True)
-        write_section(outcome, records, budget, seeds, pages,
-                      records_link=os.path.relpath(records_dir(out, section.name), pages))
+        write(section.name, records, outcome)
         outcomes.append(outcome)
     budgets = update_budgets(out, budget, outcomes, time.perf_counter() - start)
     write_summary(pages, budget, seeds, outcomes)

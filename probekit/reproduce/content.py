@@ -83,9 +83,9 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     gpt2 = [c for c in configs if c.encoder == "gpt2"]
     if gpt2:
         model, spec = trained_gpt2(budget, seeds)
+        setup = FunctionJob(STORE, "trained_folder", spec, cost="training")
         jobs += [WithSetup(replace(c, encoder="hf", encoder_options={**c.encoder_options, "model": model},
-                                   task_options=own_words(c.task_options, spec)), STORE, "trained_folder", spec)
-                 for c in gpt2]
+                                   task_options=own_words(c.task_options, spec)), setup) for c in gpt2]
     return jobs
 
 
@@ -209,7 +209,8 @@ def ladder_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
         for seed in budget.seeds_for(budget.ladder_seeds, seeds):
             job = FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
                               label=f"probe ladder {name} | seed {seed}")
-            jobs.append(job if setup is None else WithSetup(job, STORE, "trained_folder", setup))
+            jobs.append(job if setup is None else
+                        WithSetup(job, FunctionJob(STORE, "trained_folder", setup, cost="training")))
     return jobs
 
 

@@ -28,10 +28,13 @@ from pathlib import Path
 import pandas as pd
 
 from probekit.lm.tuning import DEFAULT_GRID, grid_edge
-from probekit.reproduce.suite import Budget, Claim, FunctionJob, Job, Section, SectionReport, function_table
+from probekit.reproduce.suite import (
+    Budget, Claim, FunctionJob, Job, Section, SectionReport, WithSetup, function_table,
+)
 from probekit.reproduce.tables import fmt_ci
 
 MODULE = "probekit.lm.jobs"   # the job functions (computing code, in the fingerprint)
+STORE = "probekit.lm.store"   # trained_folder: trains a model once, or reuses it
 #: the models of the section: label -> (arch, predictor)
 MODELS = {"ema (linear)": ("ema", "linear"), "ema (mlp)": ("ema", "mlp"), "ema (attention)": ("ema", "attention"),
           "gru": ("gru", "linear"), "gpt2": ("gpt2", "linear")}
@@ -91,18 +94,27 @@ def model_spec(budget: Budget, seeds: tuple[int, ...], model: str = "gpt2") -> d
 
 
 def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
+    """Each model trained and evaluated, then probed; a job that reads a trained model declares its
+    training as a setup (:class:`WithSetup`), so the executor's order knows which jobs share one
+    (the first trains it, under a file lock; the others reuse it). Ids are the inner jobs' own."""
     seed = seeds[0]   # one seed: each model is minutes of training on two cores
     sizes = _sizes(budget)
     probe = {key: sizes[key] for key in ("lags", "identity_source", "identity_train_size", "identity_vocab", "roles",
                                          "ud_roles", "ud_train_size", "n_boot") if key in sizes}
-    jobs: list[Job] = [FunctionJob(MODULE, "lm_perplexity", {"model": model, "train": _train_config(budget, model, seed),
-                                                              "n_boot": sizes["n_boot"],
-                                                              "max_articles": sizes["eval_articles"],
-                                                              **_search(budget)},
-                                   label=f"train + evaluate {model} | seed {seed}") for model in MODELS]
-    jobs += [FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
-                                                "seed": seed, "probes": probe, **_search(budget)},
-                         label=f"probe {model} | seed {seed}") for model in PROBED]
+
+    def trained(job: FunctionJob, model: str) -> WithSetup:
+        return WithSetup(job, FunctionJob(STORE, "trained_folder", model_spec(budget, seeds, model), cost="training"))
+
+    jobs: list[Job] = [trained(FunctionJob(MODULE, "lm_perplexity", {"model": model,
+                                                                      "train": _train_config(budget, model, seed),
+                                                                      "n_boot": sizes["n_boot"],
+                                                                      "max_articles": sizes["eval_articles"],
+                                                                      **_search(budget)},
+                                           label=f"train + evaluate {model} | seed {seed}"), model)
+                       for model in MODELS]
+    jobs += [trained(FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
+                                                        "seed": seed, "probes": probe, **_search(budget)},
+                                 label=f"probe {model} | seed {seed}"), model) for model in PROBED]
     jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "seed": seed, "probes": probe},
                             label=f"probe {UNTRAINED} | seed {seed}"))
     return jobs

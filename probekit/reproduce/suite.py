@@ -143,12 +143,18 @@ class FunctionJob:
     function: str
     kwargs: dict[str, Any]
     label: str = ""
+    #: which :data:`STATIC_SECONDS` estimate orders it before its first record exists (not in its id)
+    cost: str = "function"
 
     def check_resources(self) -> None:
         """The job's inputs exist: its module's ``check_resources(function, kwargs)``, where it has one."""
         hook = getattr(importlib.import_module(self.module), "check_resources", None)
         if callable(hook):
             hook(self.function, self.kwargs)
+
+    def call(self) -> Any:
+        """``module.function(**kwargs)``, as it is (a job's records are made by :func:`execute`)."""
+        return getattr(importlib.import_module(self.module), self.function)(**self.kwargs)
 
     def key(self) -> str:
         text = json.dumps({"module": self.module, "function": self.function, "kwargs": self.kwargs},
@@ -158,18 +164,17 @@ class FunctionJob:
 
 @dataclass(frozen=True)
 class WithSetup:
-    """A job that reads something a setup call makes first: ``module.function(**kwargs)``, then ``job``.
+    """A job that reads something a setup call makes first: ``setup`` (its return value unused), then ``job``.
 
     The identity study and the probe ladder read the GPT-2-style model that the ``lm`` section
     trains; the setup (:func:`probekit.lm.store.trained_folder`) trains it or reuses it, under a
     file lock, in whichever worker gets there first, so no job ever reads a model that is not there
-    yet, whatever the executor or the order. Key, label and records are ``job``'s own.
+    yet, whatever the executor or the order. Key, label and records are ``job``'s own (the setup is
+    not part of the id: it makes an input, as a data file is one).
     """
 
     job: RunConfig | FunctionJob
-    module: str
-    function: str
-    kwargs: dict[str, Any]
+    setup: FunctionJob
 
     def key(self) -> str:
         return job_key(self.job)
@@ -218,9 +223,8 @@ def _(job: RunConfig, cache=None) -> list[dict]:
 
 @execute.register
 def _(job: FunctionJob, cache=None) -> list[dict]:
-    function = getattr(importlib.import_module(job.module), job.function)
     start = time.perf_counter()
-    table = pd.DataFrame(function(**job.kwargs))
+    table = pd.DataFrame(job.call())
     return [{
         "function_record_version": FUNCTION_RECORD_VERSION,
         "id": job.key(),
@@ -238,7 +242,7 @@ def _(job: FunctionJob, cache=None) -> list[dict]:
 
 @execute.register
 def _(job: WithSetup, cache=None) -> list[dict]:
-    getattr(importlib.import_module(job.module), job.function)(**job.kwargs)
+    job.setup.call()
     return execute(job.job, cache=cache)
 
 
@@ -379,12 +383,17 @@ def run_section(section: Section, budget: Budget, seeds: tuple[int, ...], out: P
 
 def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...], out: Path, *, force: bool = False,
                  progress: Callable[[Progress], None] | None = None, cache=None, start: float | None = None,
-                 executor=None) -> dict[str, tuple[list[dict], SectionOutcome]]:
+                 executor=None, section_done: Callable[[str, list[dict], SectionOutcome], None] | None = None,
+                 ) -> dict[str, tuple[list[dict], SectionOutcome]]:
     """Run (or reuse) the jobs of several sections through one executor (default: one at a time in this
     process); return each section's records, in job order, and what happened.
 
-    Every probe run's config is checked before any job runs. Workers compute; this process writes
-    each job's records (atomically) as the job finishes, so an interrupted suite keeps what finished.
+    Every job's names and options are checked before any job runs, and the inputs of every job that
+    will run. Jobs go to the executor longest first (:func:`execution_order`). Workers compute; this
+    process writes each job's records (atomically) as the job finishes, so an interrupted suite keeps
+    what finished. ``section_done(name, records, outcome)`` is called once per section as soon as its
+    last job has finished (while other sections' jobs still run in workers): ``reproduce`` writes the
+    section's page there.
     """
     from probekit.executors import Failure, make_executor
     from probekit.sweep import wants_gpu
@@ -392,11 +401,16 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
     start = time.perf_counter() if start is None else start
     executor = executor or make_executor("local", 1)
     plans = {s.name: (s, s.jobs(budget, seeds)) for s in sections}
-    check_jobs([job for _, jobs in plans.values() for job in jobs])
     outcomes = {name: SectionOutcome(section, "done") for name, (section, _) in plans.items()}
     found: dict[str, list[list[dict]]] = {name: [[] for _ in jobs] for name, (_, jobs) in plans.items()}
     finished = dict.fromkeys(plans, 0)
     todo = []   # (section name, job index, stale)
+    complete = [name for name, (_, jobs) in plans.items() if not jobs]   # all jobs finished, not yet handed over
+
+    def hand_over() -> None:
+        while complete and section_done:
+            name = complete.pop(0)
+            section_done(name, [r for job_records in found[name] for r in job_records], outcomes[name])
 
     def finish(name: str, index: int, records: list[dict], reused: bool, stale: bool, seconds: float) -> None:
         section, jobs = plans[name]
@@ -406,18 +420,31 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
         outcome.add_cost(records)
         found[name][index] = records
         finished[name] += 1
+        if finished[name] == len(jobs):
+            complete.append(name)
         if progress:
             progress(Progress(name, finished[name], len(jobs), job_label(jobs[index]), reused, seconds=seconds,
                               elapsed=round(time.perf_counter() - start, 3), stale=stale))
 
+    reuse, remembered = [], {}   # (name, index, records) of current records; seconds a stale record took
     for name, (section, jobs) in plans.items():
         for index, job in enumerate(jobs):
             existing = [] if force else _existing(records_dir(out, name), job_key(job))
             stale = bool(existing) and not is_current(existing)
             if existing and not stale:
-                finish(name, index, existing, True, False, 0.0)
+                reuse.append((name, index, existing))
             else:
                 todo.append((name, index, stale))
+                remembered[name, index] = _wall_seconds(existing) if existing else \
+                    _remembered_seconds(records_dir(out, name), job_key(job)) if force else None
+    will_run = set((name, index) for name, index, _ in todo)
+    check_jobs([job for name, (_, jobs) in plans.items() for job in jobs],
+               inputs=[(name, index) in will_run for name, (_, jobs) in plans.items() for index in range(len(jobs))])
+    for name, index, existing in reuse:
+        finish(name, index, existing, True, False, 0.0)
+    order = execution_order([plans[name][1][index] for name, index, _ in todo],
+                            [remembered[name, index] for name, index, _ in todo])
+    todo = [todo[position] for position in order]
     compute = functools.partial(_timed_execute, cache=cache)
     items = [plans[name][1][index] for name, index, _ in todo]
     for position, result in executor.run(compute, items,
@@ -430,7 +457,82 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
             record["reproduce"] = {"section": name, "budget": budget.name, "wall_s": wall, "cpu_s": cpu}
             atomic_write_json(records_dir(out, name) / f"{record['id']}.json", record)
         finish(name, index, records, False, stale, wall)
+        hand_over()   # (the sections reused whole too, once the workers have their first jobs)
+    hand_over()
     return {name: ([r for job_records in found[name] for r in job_records], outcomes[name]) for name in plans}
+
+
+# ----------------------------------------------------------------------------- order of execution
+
+#: Rough seconds of a job of each kind on two cores (quick-suite sizes), used only to order jobs whose
+#: record does not remember its own time. Probe runs: a transformer extraction, an encoder trained per
+#: run (one that takes ``epochs``), any other. Function jobs by their ``cost``: ``training`` (a language
+#: model trained, then evaluated; also a setup that trains one), ``function`` (any other whole table).
+STATIC_SECONDS = {"transformer": 30.0, "trained": 10.0, "run": 2.0, "training": 120.0, "function": 20.0}
+
+
+@functools.singledispatch
+def expected_seconds(job, remembered: float | None = None) -> float:
+    """How long ``job`` should take: what its previous record remembers (``remembered``, the wall
+    seconds of a stale record of the same id), else a static estimate (:data:`STATIC_SECONDS`)."""
+    raise TypeError(f"not a reproduce job: {job!r}")
+
+
+@expected_seconds.register
+def _(job: RunConfig, remembered: float | None = None) -> float:
+    if remembered is not None:
+        return remembered
+    from probekit import registry
+    from probekit.sweep import wants_gpu
+
+    if wants_gpu(job):
+        return STATIC_SECONDS["transformer"]
+    return STATIC_SECONDS["trained" if "epochs" in registry.encoders.parameters(job.encoder) else "run"]
+
+
+@expected_seconds.register
+def _(job: FunctionJob, remembered: float | None = None) -> float:
+    return STATIC_SECONDS[job.cost] if remembered is None else remembered
+
+
+@expected_seconds.register
+def _(job: WithSetup, remembered: float | None = None) -> float:
+    return expected_seconds(job.job) if remembered is None else remembered
+
+
+def execution_order(jobs: list[Job], remembered: list[float | None]) -> list[int]:
+    """The indices of ``jobs``, longest expected first (:func:`expected_seconds`; ties keep their
+    order): with N workers the last jobs to start are short ones, so no worker is left finishing a long
+    job alone at the end. A setup (the model several jobs read) counts once, on the first job that
+    needs it; the other jobs that need it go last, when it is made (started earlier, a worker would
+    wait on its lock doing nothing). Only the order of execution changes: a job's records do not
+    depend on it."""
+    setups: set[str] = set()
+    order = []   # (waits for another job's setup, -expected seconds) of each job
+    for job, seconds in zip(jobs, remembered):
+        cost = expected_seconds(job, seconds)
+        waits = isinstance(job, WithSetup) and job.setup.key() in setups
+        if isinstance(job, WithSetup) and not waits:
+            setups.add(job.setup.key())
+            cost += expected_seconds(job.setup) if seconds is None else 0.0
+        order.append((waits, -cost))
+    return sorted(range(len(jobs)), key=lambda index: order[index])
+
+
+def _wall_seconds(records: list[dict]) -> float | None:
+    """The wall seconds a job's records remember (the driver's ``reproduce.wall_s``), if any."""
+    times = [r["reproduce"]["wall_s"] for r in records if isinstance(r.get("reproduce"), dict)
+             and isinstance(r["reproduce"].get("wall_s"), (int, float))]
+    return max(times) if times else None
+
+
+def _remembered_seconds(folder: Path, key: str) -> float | None:
+    """:func:`_wall_seconds` of the records of ``key`` in ``folder``; None when there are none or
+    they cannot be read (``--force`` recomputes them anyway)."""
+    try:
+        return _wall_seconds(_existing(folder, key))
+    except ProbekitError:
+        return None
 
 
 @functools.singledispatch
@@ -452,19 +554,25 @@ def _(job: FunctionJob, inputs: bool = True) -> None:
 
 
 @_check_job.register
-def _(job: WithSetup) -> None:
-    """The setup's inputs, and the job's names and options: its inputs are what the setup makes."""
-    FunctionJob(job.module, job.function, job.kwargs).check_resources()
-    _check_job(job.job, inputs=False)
+def _(job: WithSetup, inputs: bool = True) -> None:
+    """The setup's inputs, and the job's: a probe run's names and options only (its encoder reads the
+    model the setup makes), a function job's own inputs hook (which names only what exists before
+    the setup, e.g. the corpus and the treebank of the ``lm`` section's probes)."""
+    if inputs:
+        job.setup.check_resources()
+    _check_job(job.job, inputs=inputs and not isinstance(job.job, RunConfig))
 
 
-def check_jobs(jobs: Iterable[Job]) -> None:
-    """Check every job's names, options and inputs before any runs; one error lists every problem
-    (a missing treebank is named once, not once per job that reads it)."""
+def check_jobs(jobs: Iterable[Job], inputs: Iterable[bool] | None = None) -> None:
+    """Check every job's names and options, and the inputs (data files) of each job whose flag in
+    ``inputs`` is true (default: all), before any runs; one error lists every problem (a missing
+    treebank is named once, not once per job that reads it). A job whose current record is reused
+    needs no inputs, so a suite whose records are all current runs on a machine without its data."""
+    jobs = list(jobs)
     problems: dict[str, list[str]] = {}
-    for job in jobs:
+    for job, check_inputs in zip(jobs, [True] * len(jobs) if inputs is None else inputs):
         try:
-            _check_job(job)
+            _check_job(job, inputs=check_inputs)
         except ProbekitError as exc:
             problems.setdefault(str(exc), []).append(job_label(job))
     if problems:
