@@ -17,13 +17,15 @@ surface position of the word relative to its governor. See :func:`structure_depe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Scheme = Literal["syntactic", "thematic"]
 
@@ -168,8 +170,10 @@ def corpus_roles(corpus: Corpus, scheme: Scheme = "syntactic") -> RoleLabels:
     return RoleLabels(labels=labels, names=names, structure_dependent=flags, scheme=scheme)
 
 
-def role_counts(roles: RoleLabels) -> pd.DataFrame:
+def role_counts(roles: RoleLabels) -> "pd.DataFrame":
     """Words per role, and how many of them are structure-dependent (``probekit data stats``)."""
+    import pandas as pd   # a table for reports; the tasks themselves never need pandas
+
     n = len(roles.names)
     return pd.DataFrame({
         "role": list(roles.names),
