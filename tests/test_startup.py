@@ -83,3 +83,26 @@ probe.fit(np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))
 note("hebbian fit")
 """, tmp_path)
     assert "sklearn" in seen["hebbian fit"]
+
+
+def test_probe_params_behave_like_scikit_learns():
+    """Probe writes get_params / set_params itself (not BaseEstimator, for start-up): every
+    registered probe still clones with scikit-learn, round-trips its options and refuses
+    unknown ones."""
+    import pytest
+    from sklearn.base import BaseEstimator, clone
+
+    from probekit import registry
+
+    for name in registry.probes.names():
+        probe = registry.probes.create(name)
+        params = probe.get_params()
+        assert params, name
+        twin = clone(probe)
+        assert type(twin) is type(probe) and twin.get_params() == params
+        # the same parameter names scikit-learn's own introspection finds
+        assert sorted(params) == BaseEstimator._get_param_names.__func__(type(probe))
+        with pytest.raises(ValueError):
+            probe.set_params(no_such_option=1)
+    linear = registry.probes.create("linear").set_params(C=0.25)
+    assert linear.C == 0.25 and repr(linear) == "LinearProbe(C=0.25)"

