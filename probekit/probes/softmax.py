@@ -19,9 +19,10 @@ approximate preconditioner only costs iterations, never accuracy).
 The features are never copied: standardisation is folded into the weights
 (``Xs W^T = X (W / s)^T - (W / s) m``), so each evaluation is two float32 products with the
 raw training matrix, in numpy float32 with the classes along the rows (``(k, n)`` logits, so the
-softmax reduces over a short leading axis and every pass is contiguous). numpy was as fast per
-evaluation as the torch products it replaced (benchmarks/README.md) and spares the linear probe
-torch's import (about 2.4 s of every run's start-up). The caller sets the BLAS threads.
+softmax reduces over a short leading axis and every pass is contiguous). numpy's products were
+as fast as the torch ones they replaced, a whole iteration at most 1.2x slower on a loaded
+machine (benchmarks/README.md), and the linear probe no longer imports torch (about 2.4 s of
+every run's start-up). The caller sets the BLAS threads.
 Deterministic: no random draws.
 """
 
