@@ -1,7 +1,7 @@
 """GPU extraction: float16 against float32 words/s on GPT-2 small (target: float16 >= 2x float32).
 
     python benchmarks/gpu_extraction.py [--tokenizer ../shared/models/gpt2-tokenizer] [--sentences 2000]
-                                        [--batch-sizes 16,256] [--runs 3]
+                                        [--batch-sizes 16,256,1024] [--runs 3]
 
 For a CUDA machine without internet: builds GPT-2 small's architecture (``GPT2Config()``
 defaults, 124M parameters, random initialisation, seed 0) with the GPT-2 tokenizer from a
@@ -9,7 +9,7 @@ local folder (``--tokenizer``, default ../shared/models/gpt2-tokenizer next to t
 saves it to a temporary folder and encodes the first ``--sentences`` sentences of EWT dev
 (``--data``, default ``$PROBEKIT_DATA`` or ../shared/data/ud-english-ewt) with probekit's ``hf``
 encoder (last layer, last subword) for every ``dtype`` (float32, float16) and ``batch_size``
-(``--batch-sizes``; today's default 16 and a larger one, since small batches leave a GPU
+(``--batch-sizes``; the encoder default 16 and larger ones, since small batches leave a GPU
 waiting on the host). Each configuration: one warm-up encode, then ``--runs`` timed encodes
 (``encode`` returns host numpy arrays, so every timing includes the device work), the median
 reported; peak device memory from ``torch.cuda.max_memory_allocated``; the float16 features'
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = os.environ.get("PROBEKIT_DATA", SHARED / "data" / "ud-english-ewt")
     parser.add_argument("--data", type=Path, default=Path(data), help="folder with en_ewt-ud-dev.conllu")
     parser.add_argument("--sentences", type=int, default=2000, help="first N sentences of EWT dev")
-    parser.add_argument("--batch-sizes", default="16,256", help="comma-separated batch_size values")
+    parser.add_argument("--batch-sizes", default="16,256,1024", help="comma-separated batch_size values")
     parser.add_argument("--runs", type=int, default=3, help="timed encodes per configuration (after a warm-up)")
     parser.add_argument("--size", choices=sorted(GPT2_SIZES), default="small")
     parser.add_argument("--device", default="cuda", help="cuda (default) or cuda:N; cpu only with --size tiny")
@@ -94,7 +94,13 @@ def main(argv: list[str] | None = None) -> dict:
                     start = time.perf_counter()
                     X = encoder.encode(corpus).X
                     seconds.append(time.perf_counter() - start)
+                host = []  # the host-side share: tokenising and aligning the corpus (no device work)
+                for _ in range(args.runs):
+                    start = time.perf_counter()
+                    encoder._sequences(corpus)
+                    host.append(time.perf_counter() - start)
                 row = {"dtype": dtype, "batch_size": batch_size, "median_s": round(statistics.median(seconds), 4),
+                       "host_tokenise_s": round(statistics.median(host), 4),
                        "all_s": [round(s, 4) for s in seconds],
                        "words_per_s": round(words / statistics.median(seconds), 1)}
                 if args.device.startswith("cuda"):
@@ -107,6 +113,15 @@ def main(argv: list[str] | None = None) -> dict:
                 del encoder
                 if args.device.startswith("cuda"):
                     torch.cuda.empty_cache()
+
+        # the device path against the CPU path (float32, the first 100 sentences): same features
+        cpu_check = None
+        if args.device.startswith("cuda"):
+            head = corpus[:100]
+            on_cpu = HFCausalLMEncoder(model=str(model_dir), layer=-1, device="cpu").load().encode(head).X
+            on_device = HFCausalLMEncoder(model=str(model_dir), layer=-1, device=args.device).load().encode(head).X
+            cpu_check = {"sentences": len(head), "max_abs_diff": float(np.abs(on_cpu - on_device).max()),
+                         "max_abs_value": float(np.abs(on_cpu).max())}
 
     ratios = {}
     for batch_size in batch_sizes:
@@ -121,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "layer": "last (-1)", "pooling": "last subword"},
         "corpus": {"name": "EWT dev", "sentences": len(corpus), "words": words},
         "rows": rows,
+        "device_vs_cpu_float32": cpu_check,
         "float16_over_float32_words_per_s": ratios,
         "targets": {"float16_at_least_2x_float32": best >= 2.0} if args.size == "small" else {},
         "machine": {"device": device_name, "nproc": os.cpu_count(), "cpu_model": cpu_model(),
@@ -130,13 +146,16 @@ def main(argv: list[str] | None = None) -> dict:
     atomic_write_json(args.out, record)
     print(f"GPT-2 {args.size} (random), {len(corpus)} EWT dev sentences ({words} words), {device_name}, "
           f"median of {args.runs}:")
-    print(f"  {'dtype':<10}{'batch':>7}{'median s':>10}{'words/s':>12}{'max |f16 - f32|':>17}")
+    print(f"  {'dtype':<10}{'batch':>7}{'median s':>10}{'host s':>8}{'words/s':>12}{'max |f16 - f32|':>17}")
     for r in rows:
         diff = r.get("max_abs_diff_vs_float32")
-        print(f"  {r['dtype']:<10}{r['batch_size']:>7}{r['median_s']:>10.3f}{r['words_per_s']:>12,.0f}"
+        print(f"  {r['dtype']:<10}{r['batch_size']:>7}{r['median_s']:>10.3f}{r['host_tokenise_s']:>8.3f}{r['words_per_s']:>12,.0f}"
               f"{'' if diff is None else f'{diff:.2e}':>17}")
     for batch_size, ratio in ratios.items():
         print(f"  float16 / float32 words/s at batch_size {batch_size}: {ratio:.2f}x (target >= 2)")
+    if cpu_check:
+        print(f"  {args.device} vs cpu, float32, {cpu_check['sentences']} sentences: max |diff| "
+              f"{cpu_check['max_abs_diff']:.2e} (largest value {cpu_check['max_abs_value']:.2f})")
     print(f"  -> {args.out}")
     return record
 

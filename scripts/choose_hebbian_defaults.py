@@ -4,7 +4,8 @@
 
 The `roles` task's training sentences (Grammar A, 4,000 sentences) are shuffled with their own seed
 (DEV_SEED, independent of the run seeds) and split 80/20 into a fitting part and a dev part. The EMA
-encoder (hebbian embeddings) and each candidate setting of the hebbian probe are fitted on the fitting
+encoder (hebbian embeddings) and each candidate setting of the hebbian probe's two-level readout
+(``two_level=True``, the default until the readout curve replaced it) are fitted on the fitting
 part; the cluster -> role readout is fitted on the fitting part's clusters and labels; both readouts
 are scored on the dev part. No test sentence is read. The criterion, fixed before the run: the highest
 many-to-one dev accuracy among the settings with the default cluster count (8 x 3 = 24); many-to-one is
@@ -65,7 +66,7 @@ def choose(seed: int = 0) -> pd.DataFrame:
     x_fit, x_dev, n_classes = data["x_fit"], data["x_dev"], data["n_labels"]
     rows = []
     for name, options in CANDIDATES.items():
-        probe = registry.probes.create("hebbian", seed=seed, **options).fit(x_fit)
+        probe = registry.probes.create("hebbian", seed=seed, two_level=True, **options).fit(x_fit)
         readout = ClusterReadout().fit(probe.predict_clusters(x_fit), data["y_fit"], n_classes)
         clusters = probe.predict_clusters(x_dev)
         gold = data["y_dev"]

@@ -52,6 +52,7 @@ def test_train_then_eval_writes_a_model_and_a_record(text, tmp_path):
     (["--arch", "emma"], "Did you mean 'ema'"),
     (["--arch", "ema", "--predictor", "atention"], "Did you mean 'attention'"),
     (["--arch", "ema", "--steps", "0"], "--steps must be a positive integer"),
+    (["--arch", "ema", "--threads", "0"], "--threads must be a positive integer"),
     (["--arch", "ema", "--tokens", "-5"], "--tokens must be positive"),
     (["--arch", "ema", "--vocab-size", "100000"], "--vocab-size 100000 is larger than"),
     (["--arch", "ema", "--batch-size", "4096"], "fewer than one batch"),
@@ -89,6 +90,10 @@ def test_folders_of_another_model_or_of_other_files_are_refused(text, tmp_path):
          "holds a 'gru' model", tmp_path)
     _bad(["lm", "train", "--arch", "gru", "--corpus", str(text), "--steps", "5", "--seed", "3", *TINY,
           "-o", str(model)], "other settings", tmp_path)
+    # the thread count changes the weights: a run is resumed on the threads it was started on
+    result = _bad(["lm", "train", "--arch", "gru", "--corpus", str(text), "--steps", "5", *TINY, "--threads", "2",
+                   "-o", str(model)], "other settings", tmp_path)
+    assert "threads: 1 there, 2 now" in result.output
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine", encoding="utf-8")

@@ -51,25 +51,77 @@ def test_report_tables_ratio_and_predictor_differences(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
+def test_every_training_of_the_section_pins_threads_that_fit_two_jobs_on_two_cores():
+    """The thread count is in each training spec (so in the records, whatever --jobs is) and two jobs
+    at once on two cores (``--jobs 2``) do not oversubscribe them; the probes encode on the same."""
+    from probekit.lm.store import trained_path
+    from probekit.threads import threads_per_job
+
+    for budget in BUDGETS.values():
+        jobs = lm_jobs(budget, (0,))
+        trained = [job for job in jobs if job.kwargs["train"] is not None]
+        assert {job.kwargs["train"]["threads"] for job in trained} == {1} == {threads_per_job(2, cores=2)}
+        assert all(set(job.kwargs) <= {"model", "train", "seed", "probes", "lr_search", "n_boot", "max_articles"}
+                   for job in jobs)
+        # the page names the seeds its records ran with from their kwargs
+        assert {job.kwargs["seed"] for job in jobs if job.function == "lm_probes"} == {0}
+        spec = trained[0].kwargs
+        assert trained_path(spec["train"], spec.get("lr_search")) != trained_path(
+            {**spec["train"], "threads": 2}, spec.get("lr_search"))
+
+
+def test_probe_jobs_check_their_inputs_and_use_the_trainings_threads(tmp_path):
+    import pytest
+
+    from probekit.errors import ProbekitError
+    from probekit.lm.jobs import check_resources, probe_configs
+
+    job = next(j for j in lm_jobs(BUDGETS["quick"], (0,)) if j.function == "lm_probes" and j.kwargs["train"])
+    probes = {**job.kwargs["probes"], "ud_roles": {**job.kwargs["probes"]["ud_roles"], "data_dir": str(tmp_path / "no-ewt")}}
+    with pytest.raises(ProbekitError, match="no-ewt"):
+        check_resources("lm_probes", {**job.kwargs, "train": None, "probes": probes})
+    from probekit.cache import default_cache_root
+
+    configs = probe_configs(default_cache_root() / "lm" / "x", 0, threads=3, **job.kwargs["probes"])
+    assert {c.encoder_options["num_threads"] for c in configs} == {3}
+
+
 # ----------------------------------------------------------------------------- the learning rate on the page
 
 def test_page_shows_each_models_rate_and_how_it_was_chosen():
-    tuned = {"lr": 1e-2, "lr_grid": "[0.001, 0.003, 0.01]", "lr_val_bits": "[7.5, 7.2, 7.1]", "lr_pilot_steps": 50}
+    tuned = {"lr": 3e-3, "lr_grid": "[0.001, 0.003, 0.01]", "lr_val_bits": "[7.5, 7.1, 7.2]", "lr_pilot_steps": 50}
     records = [_record("lm_perplexity", [{**row, **tuned} for row in _curve("gpt2", 200.0, 2.0)]),
                _record("lm_perplexity", [{**row, "lr": 3e-3, "lr_grid": None, "lr_val_bits": None,
                                           "lr_pilot_steps": None} for row in _curve("gru", 300.0, 3.0)])]
     report = lm_report(records, BUDGETS["full"])
     rates = report.tables["perplexity"].set_index("model")["learning rate"]
-    assert rates["gpt2"] == "0.01 (chosen on validation from 0.001, 0.003, 0.01)"
+    assert rates["gpt2"] == "0.003 (chosen on validation from 0.001, 0.003, 0.01)"
     assert rates["gru"] == "0.003 (fixed, not tuned)"
     search = report.tables["learning-rates"]
-    assert list(search["validation bits per token"]) == [7.5, 7.2, 7.1]
-    assert list(search.chosen) == ["", "", "yes"] and set(search.model) == {"gpt2"}
+    assert list(search["validation bits per token"]) == [7.5, 7.1, 7.2]
+    assert list(search.chosen) == ["", "yes", ""] and set(search.model) == {"gpt2"}
+    assert not any("edge of the grid" in note for note in report.notes)
+
+
+def test_page_flags_a_rate_chosen_at_an_edge_of_the_grid():
+    def tuned(model, lr, base):
+        search = {"lr": lr, "lr_grid": "[0.001, 0.003, 0.01, 0.03]", "lr_val_bits": "[7.5, 7.2, 7.1, 7.3]",
+                  "lr_pilot_steps": 50}
+        return _record("lm_perplexity", [{**row, **search} for row in _curve(model, base, base / 100)])
+
+    records = [tuned("gpt2", 3e-2, 200.0), tuned("gru", 1e-3, 300.0), tuned("ema (linear)", 1e-2, 100.0)]
+    report = lm_report(records, BUDGETS["full"])
+    rates = report.tables["perplexity"].set_index("model")["learning rate"]
+    assert rates["gpt2"].endswith("; the top of the grid)") and rates["gru"].endswith("; the bottom of the grid)")
+    assert "edge" not in rates["ema (linear)"] and "grid)" not in rates["ema (linear)"]
+    (note,) = [n for n in report.notes if "edge of the grid" in n]
+    assert "gpt2 chose the top of the grid" in note and "gru chose the bottom of the grid" in note
+    assert "ema (linear)" not in note
 
 
 def test_full_suite_models_search_the_rate_and_quick_ones_do_not():
     full = [job for job in lm_jobs(BUDGETS["full"], (0,)) if job.function == "lm_perplexity"]
-    assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2] for job in full)
+    assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] for job in full)
     assert all("lr_search" not in job.kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
 
 
@@ -135,6 +187,34 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     assert setup[0].kwargs == model_spec(BUDGETS["full"], (0,))
 
 
+def test_vocabulary_words_are_kept_by_corpus_content_and_not_recomputed(tmp_path, monkeypatch):
+    """Listing the identity jobs (every `probekit reproduce`, --check too) reads the words from a cache
+    file keyed by the corpus files' contents; a changed corpus computes them again."""
+    import pytest
+
+    from lm_text import write_articles
+    from probekit.lm import corpus as lm_corpus, store
+
+    monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))
+    text = write_articles(tmp_path / "text", n_articles=6, lines=4)
+    train = {"arch": "ema", "corpus": str(text), "vocab_size": 12}
+    store._vocabulary.cache_clear()
+    words = store.vocabulary_words(train, 5)
+    assert len(set(words)) == 5 and len(list((tmp_path / "cache" / "lm" / "vocabulary").glob("*.json"))) == 1
+    store._vocabulary.cache_clear()   # a new process: the file is read, the corpus is not loaded
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the corpus was loaded")
+
+    monkeypatch.setattr(lm_corpus, "load_split", no_loading)
+    assert store.vocabulary_words(train, 5) == words
+    store._vocabulary.cache_clear()
+    (text / "article000.txt").write_text("zebra zebra zebra zebra zebra zebra\n" * 50, encoding="utf-8")
+    with pytest.raises(AssertionError, match="corpus was loaded"):
+        store.vocabulary_words(train, 5)
+    store._vocabulary.cache_clear()
+
+
 def make_marker(path):
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("made by the setup")
@@ -171,7 +251,7 @@ def test_parallel_callers_train_a_cached_model_once(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path))
     calls = []
 
-    def slow_train(config, folder, threads=1, progress=False):
+    def slow_train(config, folder, progress=False):
         calls.append(folder)
         time.sleep(0.5)
         folder.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def trained(text, tmp_path_factory):
     folders = {}
     for arch in ("ema", "gru", "gpt2"):
         folder = tmp_path_factory.mktemp(arch)
-        train(tiny_config(text, arch), folder, threads=1, progress=False)
+        train(tiny_config(text, arch), folder, progress=False)
         folders[arch] = folder
     return folders
 
@@ -94,16 +94,36 @@ def test_resume_after_a_kill_gives_the_same_weights(text, trained, tmp_path):
         "from lm_text import tiny_config\n"
         "from probekit.lm.train import train\n"
         "def die(step): os.kill(os.getpid(), signal.SIGKILL)\n"
-        "train(tiny_config(sys.argv[2], 'ema'), sys.argv[3], threads=1, progress=False, on_checkpoint=die)\n")
+        "train(tiny_config(sys.argv[2], 'ema'), sys.argv[3], progress=False, on_checkpoint=die)\n")
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     result = subprocess.run([sys.executable, "-c", script, str(REPO / "tests"), str(text), str(killed)], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == -9, result.stderr[-2000:]
     state = torch.load(killed / "checkpoint.pt", weights_only=True)
     assert state["step"] == 10 and not state["finished"]
-    train(tiny_config(text, "ema"), killed, threads=1, progress=False)
+    train(tiny_config(text, "ema"), killed, progress=False)
     whole, resumed = _weights(trained["ema"]), _weights(killed)
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_training_and_scoring_run_on_the_configs_threads_whatever_the_callers(text, tmp_path, monkeypatch):
+    """``threads`` is part of the config (it changes the weights' last bits): training uses it even in a
+    process held to one thread (a ``--jobs 2`` worker), records it, and evaluation defaults to it."""
+    import probekit.threads
+    from probekit.lm.evaluate import evaluate
+    from probekit.lm.train import TrainConfig, read_meta
+
+    assert TrainConfig(arch="ema", threads=1).key() != TrainConfig(arch="ema", threads=2).key()
+    seen = []
+    torch.set_num_threads(1)
+    config = tiny_config(text, "ema", steps=2, eval_every=2, checkpoint_every=2, threads=2)
+    train(config, tmp_path / "m", progress=False, on_checkpoint=lambda step: seen.append(torch.get_num_threads()))
+    assert seen == [2] and torch.get_num_threads() == 1 and read_meta(tmp_path / "m")["train"]["threads"] == 2
+    real, used = probekit.threads.torch_threads, []
+    monkeypatch.setattr(probekit.threads, "torch_threads", lambda n: used.append(n) or real(n))
+    evaluate(tmp_path / "m", n_boot=100)
+    evaluate(tmp_path / "m", n_boot=100, threads=1)
+    assert used == [2, 1]
 
 
 def test_gpt2_folder_reads_through_the_hf_encoder(text, trained):

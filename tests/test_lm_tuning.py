@@ -13,7 +13,9 @@ from lm_text import tiny_config, write_articles  # noqa: E402
 from probekit.errors import ProbekitError  # noqa: E402
 from probekit.lm import corpus as lm_corpus  # noqa: E402
 from probekit.lm.train import load_checkpoint, read_meta, train  # noqa: E402
-from probekit.lm.tuning import check_grid, choose_lr, parse_lr, pick_lr, pilot_config, train_tuned  # noqa: E402
+from probekit.lm.tuning import (  # noqa: E402
+    check_grid, choose_lr, grid_edge, parse_lr, pick_lr, pilot_config, train_tuned,
+)
 
 torch.set_num_threads(1)
 GRID = (1e-3, 1e-2, 1e-1)
@@ -64,8 +66,15 @@ def test_bad_grids_are_user_errors(grid, match):
 
 def test_parse_lr_fixed_auto_and_lists():
     assert parse_lr("3e-3") == (3e-3, None)
-    assert parse_lr("auto") == (None, (1e-3, 3e-3, 1e-2))
+    assert parse_lr("auto") == (None, (1e-3, 3e-3, 1e-2, 3e-2))
     assert parse_lr("1e-2, 1e-3") == (None, (1e-3, 1e-2))
+
+
+def test_grid_edge_names_a_rate_at_either_end_of_the_grid():
+    assert grid_edge((1e-3, 3e-3, 1e-2, 3e-2), 3e-2) == "top"
+    assert grid_edge([3e-2, 1e-3, 1e-2], 1e-3) == "bottom"   # the grid's order does not matter
+    assert grid_edge((1e-3, 3e-3, 1e-2, 3e-2), 1e-2) is None
+    assert grid_edge((3e-3,), 3e-3) is None                  # one rate: nothing was searched
 
 
 def test_pilots_are_a_fraction_of_the_run(text):
@@ -83,7 +92,7 @@ def test_the_chosen_rate_has_the_lowest_validation_loss_and_the_test_split_is_ne
     # each candidate's loss is the best validation loss of that pilot trained on its own
     for lr, bits in zip(GRID, choice["val_bits"]):
         alone = tmp_path / f"alone-{lr:g}"
-        train(pilot_config(config, lr, 0.5), alone, threads=1, progress=False)
+        train(pilot_config(config, lr, 0.5), alone, progress=False)
         assert load_checkpoint(alone)["best_val"] == pytest.approx(bits, abs=1e-6)
     assert json.loads((tmp_path / "model" / "lr-search" / "choice.json").read_text()) == choice
 
@@ -92,7 +101,7 @@ def test_the_guard_catches_a_read_of_the_test_split(text, tmp_path, test_split_g
     from probekit.lm.evaluate import evaluate
 
     folder = tmp_path / "m"
-    train(tiny_config(text, steps=2, eval_every=2, checkpoint_every=2), folder, threads=1, progress=False)
+    train(tiny_config(text, steps=2, eval_every=2, checkpoint_every=2), folder, progress=False)
     with pytest.raises(AssertionError, match="test split was read"):
         evaluate(folder, n_boot=100)
 
@@ -109,7 +118,7 @@ def test_train_tuned_trains_the_chosen_rate_in_full_and_records_the_search(text,
     assert again["lr_search"] == search
     with pytest.raises(ProbekitError, match="fixed --lr"):
         fixed = tmp_path / "fixed"
-        train(config, fixed, threads=1, progress=False)
+        train(config, fixed, progress=False)
         train_tuned(config, (1e-3, 1e-1), fixed, fraction=0.5)
 
 

@@ -219,27 +219,27 @@ def test_hebbian_fit_has_no_path_to_labels():
     assert params[2].default is None
     # same X, two fits (labels exist for X but cannot be passed): identical clusters
     X, _ = two_roles(n=1000)
-    a = HebbianProbe(n_classes_level1=2, n_subclusters=2, seed=7).fit(X).predict_clusters(X)
-    b = HebbianProbe(n_classes_level1=2, n_subclusters=2, seed=7).fit(X, None).predict_clusters(X)
+    a = HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2, seed=7).fit(X).predict_clusters(X)
+    b = HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2, seed=7).fit(X, None).predict_clusters(X)
     np.testing.assert_array_equal(a, b)
 
 
 def test_hebbian_has_no_predict_proba():
     X, _ = two_roles(n=300)
     with pytest.raises(NotImplementedError, match="cross-entropy"):
-        HebbianProbe(n_classes_level1=2, n_subclusters=2).fit(X).predict_proba(X)
+        HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2).fit(X).predict_proba(X)
 
 
 def test_hebbian_cluster_ids_are_level1_times_subclusters():
     X, _ = two_roles(n=1500)
-    probe = HebbianProbe(n_classes_level1=3, n_subclusters=2).fit(X)
+    probe = HebbianProbe(two_level=True, n_classes_level1=3, n_subclusters=2).fit(X)
     ids = probe.predict_clusters(X)
     assert probe.n_clusters_ == 6 and ids.dtype == np.int64
     assert ids.min() >= 0 and ids.max() < 6
     np.testing.assert_array_equal(ids // 2, probe.level1_.predict(probe.project(X)))
     np.testing.assert_array_equal(probe.predict(X), ids)
     assert probe.cluster_sizes_.sum() == 1500
-    flat = HebbianProbe(n_classes_level1=4, n_subclusters=1).fit(X)
+    flat = HebbianProbe(two_level=True, n_classes_level1=4, n_subclusters=1).fit(X)
     assert flat.n_clusters_ == 4 and flat.predict_clusters(X).max() < 4
     assert all(sub is None for sub in flat.level2_)
 
@@ -252,9 +252,9 @@ def test_two_level_separates_roles_within_a_word_class_better_than_level1_only()
     scaled = dict(standardize=True, n_components=0)
     for seed in range(3):
         two_level.append(readout_accuracy(
-            HebbianProbe(n_classes_level1=2, n_subclusters=2, whiten=False, seed=seed, **scaled), X, y, Xt, yt, 4))
+            HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2, whiten=False, seed=seed, **scaled), X, y, Xt, yt, 4))
         level1_only.append(readout_accuracy(
-            HebbianProbe(n_classes_level1=4, n_subclusters=1, seed=seed, **scaled), X, y, Xt, yt, 4))
+            HebbianProbe(two_level=True, n_classes_level1=4, n_subclusters=1, seed=seed, **scaled), X, y, Xt, yt, 4))
     assert min(two_level) > 0.95
     assert np.mean(two_level) > np.mean(level1_only) + 0.15
 
@@ -265,16 +265,16 @@ def test_whitening_lets_a_low_variance_role_direction_beat_high_variance_identit
     X, y = two_roles(seed=0, **kw)
     Xt, yt = two_roles(seed=1, **kw)
     scaled = dict(standardize=True, n_components=0)
-    white = readout_accuracy(HebbianProbe(n_classes_level1=2, n_subclusters=2, whiten=True, **scaled), X, y, Xt, yt, 4)
-    plain = readout_accuracy(HebbianProbe(n_classes_level1=2, n_subclusters=2, whiten=False, **scaled), X, y, Xt, yt, 4)
+    white = readout_accuracy(HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2, whiten=True, **scaled), X, y, Xt, yt, 4)
+    plain = readout_accuracy(HebbianProbe(two_level=True, n_classes_level1=2, n_subclusters=2, whiten=False, **scaled), X, y, Xt, yt, 4)
     assert white > 0.95
     assert plain < 0.8
 
 
 def test_hebbian_is_deterministic_per_seed():
     X, _ = two_roles(n=1500)
-    a = HebbianProbe(n_classes_level1=3, n_subclusters=2, whiten_level1=True, seed=1).fit(X)
-    b = HebbianProbe(n_classes_level1=3, n_subclusters=2, whiten_level1=True, seed=1).fit(X)
+    a = HebbianProbe(two_level=True, n_classes_level1=3, n_subclusters=2, whiten_level1=True, seed=1).fit(X)
+    b = HebbianProbe(two_level=True, n_classes_level1=3, n_subclusters=2, whiten_level1=True, seed=1).fit(X)
     np.testing.assert_array_equal(a.predict_clusters(X), b.predict_clusters(X))
     np.testing.assert_array_equal(a.level1_.cluster_centers_, b.level1_.cluster_centers_)
 

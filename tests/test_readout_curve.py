@@ -50,6 +50,17 @@ def test_every_method_gives_one_clustering_per_k_and_finds_separated_blobs(metho
     assert all(np.array_equal(again[k], curve[k]) for k in curve)          # seeded
 
 
+def test_divisive_spreads_are_each_clusters_sum_of_squares_about_its_mean():
+    from probekit.probes.hebbian import _spreads
+
+    rng = np.random.default_rng(3)
+    Z, labels = rng.normal(size=(300, 5)), rng.integers(0, 6, 300)
+    labels[labels == 4] = 5                                    # cluster 4 is empty
+    expected = [((Z[labels == c] - Z[labels == c].mean(0)) ** 2).sum() if (labels == c).any() else 0.0
+                for c in range(7)]
+    np.testing.assert_allclose(_spreads(Z, labels, 7), expected, atol=1e-9)
+
+
 def test_curve_options_are_checked():
     with pytest.raises(ProbekitError, match="clusters"):
         HebbianProbe(clusters=(8, 0))
@@ -58,7 +69,11 @@ def test_curve_options_are_checked():
     with pytest.raises(ProbekitError, match="largest cluster count"):
         HebbianProbe(clusters=(8, 64)).fit(blobs(n=40)[0])
     assert registry.probes.create("hebbian", clusters="8,16,64").clusters == (8, 16, 64)
-    assert HebbianProbe().fit(blobs()[0]).predict_curve(blobs()[0]) is None   # one clustering: no curve
+    with pytest.raises(ProbekitError, match="at least one cluster count"):
+        HebbianProbe().fit(blobs()[0])                     # the curve, but no k: a run adds the labels
+    with pytest.raises(ProbekitError, match="two_level"):
+        HebbianProbe(two_level=True, clusters=(8,))
+    assert HebbianProbe(two_level=True).fit(blobs()[0]).predict_curve(blobs()[0]) is None   # two-level: no curve
 
 
 def test_v_information_is_zero_for_random_clusters_and_the_label_entropy_for_the_labels():
@@ -93,6 +108,17 @@ def test_a_run_records_the_curve_with_the_headline_at_one_cluster_per_role():
         for key in ("one_to_one", "many_to_one", "v_information_bits"):
             assert entry[key]["ci_low"] <= entry[key]["value"] <= entry[key]["ci_high"]
         assert entry["many_to_one"]["value"] >= entry["one_to_one"]["value"] - 0.05
+
+
+def test_a_plain_run_reads_out_at_one_cluster_per_label_and_two_level_is_the_old_readout():
+    plain = run(RunConfig(**ROLES_RUN))
+    n_roles = len(plain["data"]["labels"])
+    assert list(plain["resolved"]["probe_params"]["clusters"]) == [n_roles]
+    assert [entry["k"] for entry in plain["metrics"]["curve"]] == [n_roles]
+    assert plain["metrics"]["n_clusters"] == n_roles
+    assert plain["metrics"]["accuracy"]["value"] == plain["metrics"]["curve"][0]["one_to_one"]["value"]
+    old = run(RunConfig(**ROLES_RUN, probe_options={"two_level": True}))
+    assert "curve" not in old["metrics"] and old["metrics"]["n_clusters"] == 8 * 3
 
 
 def test_the_readout_never_receives_labels_in_fit(monkeypatch):

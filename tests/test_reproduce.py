@@ -4,6 +4,7 @@ not of the science. The suite runs once, at a test size, into a temporary folder
 import json
 import math
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -147,6 +148,7 @@ def test_structure_tables_hold_valid_numbers(suite):
     assert (accuracy.accuracy <= accuracy["accuracy ci95_high"] + 1e-9).all()
     ratio = _csv(out, "structure-ratio")
     assert list(ratio.task) == list(QUICK.structure_tasks)
+    assert "structure-dependent ratio (m:1)" not in ratio.columns      # the subset is read one-to-one only
     for column in ("ratio (1:1)", "ratio (m:1)", "structure-dependent ratio (1:1)"):
         assert (ratio[column] > 0).all()
         assert (ratio[f"{column} ci95_low"] <= ratio[column]).all()
@@ -424,6 +426,12 @@ def test_claims_show_both_readouts_and_the_cluster_count(suite):
         line = next(line for line in readme.splitlines() if line.startswith("- probekit:") and
                     readme.index(line) > readme.index(title))
         assert "one-to-one" in line and "many-to-one" in line and "clusters for" in line, line
+    # the structure-dependent subset is read one-to-one only, and the claim says why
+    title = "**Label-free model ahead of the BiGRU on structure-dependent roles.**"
+    line = next(line for line in readme.splitlines() if line.startswith("- probekit:") and
+                readme.index(line) > readme.index(title))
+    assert "many-to-one is not shown for the subset" in line, line
+    assert not re.search(r"many-to-one:? \d", line), line
 
 
 def test_the_structure_page_shows_the_readout_curve_and_the_smallest_k_for_the_papers_bar(suite):

@@ -189,50 +189,75 @@ def needs_prefix_space(tokenizer: Any) -> bool:
     return alone != mid and ids(" hello") == mid
 
 
-def align_words(tokenizer: Any, sentences: list[tuple[str, ...]] | list[list[str]],
-                prefix_space: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Tokenise word lists; per sentence ``(ids, token_word)`` (word index per token, -1 = none).
+def align_corpus(tokenizer: Any, sentences: list[tuple[str, ...]] | list[list[str]],
+                 prefix_space: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tokenise word lists in one batch; flat ``(ids, token_word, tokens_per_sentence)``.
 
-    The text is ``" " * prefix_space + " ".join(words)``; a token belongs to the word holding
-    its last character (a token of only the separating space: the next word). Raises
-    ProbekitError for a word that gets no token.
+    ``token_word`` is each token's word index within its sentence (-1 = none). The text of a
+    sentence is ``" " * prefix_space + " ".join(words)``; a token belongs to the word holding
+    its last character (a token of only the separating space: the next word). The mapping is
+    array arithmetic over the whole corpus (one character table for all texts), not a loop
+    over sentences: it is the host-side cost that a GPU waits on. Raises ProbekitError for a
+    word that gets no token.
     """
     prefix = 1 if prefix_space else 0
     texts = [(" " if prefix_space else "") + " ".join(words) for words in sentences]
+    empty = np.zeros(0, dtype=np.int64)
     if not texts:
-        return []
+        return empty, empty, empty
     encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True,
                         return_attention_mask=False, verbose=False)
     if "offset_mapping" not in encoded:
         raise ProbekitError(f"tokenizer {type(tokenizer).__name__} returns no offset mapping; probekit needs a "
                             f"fast (Rust `tokenizers`) tokenizer to align subwords to words. Give a model folder "
                             f"with a tokenizer.json (save it with a fast tokenizer's save_pretrained).")
-    result = []
-    for i, words in enumerate(sentences):
-        n = len(words)
-        ids = np.asarray(encoded["input_ids"][i], dtype=np.int64)
-        offsets = np.asarray(encoded["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
-        lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=n)
-        text_length = len(texts[i])
-        char_word = np.full(text_length + 1, -1, dtype=np.int64)
-        if n:
-            word_starts = prefix + np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-            chars_before = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            positions = np.arange(int(lengths.sum())) + np.repeat(word_starts - chars_before, lengths)
-            char_word[positions] = np.repeat(np.arange(n), lengths)
-        start, stop = offsets[:, 0], offsets[:, 1]
-        token_word = np.where(stop > start, char_word[np.clip(stop - 1, 0, text_length)], -1)
-        # a token of nothing but the separating space belongs to the word after it (its leading space)
-        space_only = (stop > start) & (token_word < 0)
-        token_word[space_only] = char_word[np.clip(stop[space_only], 0, text_length)]
-        counts = np.bincount(token_word[token_word >= 0], minlength=n)
-        if n and counts.min() == 0:
-            j = int(np.argmin(counts))
-            raise ProbekitError(f"word {j + 1} ({words[j]!r}) of sentence {i + 1} ({texts[i][:60]!r}...) "
-                                f"gets no subword token from tokenizer {type(tokenizer).__name__}; "
-                                f"remove empty or whitespace-only words from the corpus.")
-        result.append((ids, token_word))
-    return result
+    tokens_per_sentence = np.fromiter((len(x) for x in encoded["input_ids"]), dtype=np.int64, count=len(texts))
+    n_tokens = int(tokens_per_sentence.sum())
+    ids = np.fromiter((i for x in encoded["input_ids"] for i in x), dtype=np.int64, count=n_tokens)
+    offsets = np.fromiter((c for x in encoded["offset_mapping"] for pair in x for c in pair),
+                          dtype=np.int64, count=2 * n_tokens).reshape(-1, 2)
+
+    # one character table for all texts; each text gets one extra slot (-1) after its end
+    words_per_sentence = np.fromiter((len(w) for w in sentences), dtype=np.int64, count=len(sentences))
+    word_lengths = np.fromiter((len(w) for words in sentences for w in words), dtype=np.int64,
+                               count=int(words_per_sentence.sum()))
+    text_start = np.concatenate([[0], np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1)])
+    sentence_of_word = np.repeat(np.arange(len(sentences)), words_per_sentence)
+    first_word = np.concatenate([[0], np.cumsum(words_per_sentence)])
+    word_in_sentence = np.arange(len(word_lengths)) - first_word[sentence_of_word]
+    stride = np.cumsum(word_lengths + 1) - (word_lengths + 1)  # each word's start counting separators
+    word_start = text_start[sentence_of_word] + prefix + stride - stride[first_word[sentence_of_word]]
+    char_word = np.full(int(text_start[-1]), -1, dtype=np.int64)
+    chars_before = np.cumsum(word_lengths) - word_lengths
+    n_chars = int(word_lengths.sum())
+    char_word[np.arange(n_chars) + np.repeat(word_start - chars_before, word_lengths)] = \
+        np.repeat(word_in_sentence, word_lengths)
+
+    sentence_of_token = np.repeat(np.arange(len(texts)), tokens_per_sentence)
+    start = offsets[:, 0] + text_start[sentence_of_token]
+    stop = offsets[:, 1] + text_start[sentence_of_token]
+    token_word = np.where(stop > start, char_word[np.maximum(stop - 1, 0)], -1)
+    # a token of nothing but the separating space belongs to the word after it (its leading space)
+    space_only = (stop > start) & (token_word < 0)
+    token_word[space_only] = char_word[stop[space_only]]
+    assigned = token_word >= 0
+    counts = np.bincount(first_word[sentence_of_token[assigned]] + token_word[assigned],
+                         minlength=len(word_lengths))
+    if len(counts) and counts.min() == 0:
+        missing = int(np.argmin(counts))
+        i, j = int(sentence_of_word[missing]), int(word_in_sentence[missing])
+        raise ProbekitError(f"word {j + 1} ({sentences[i][j]!r}) of sentence {i + 1} ({texts[i][:60]!r}...) "
+                            f"gets no subword token from tokenizer {type(tokenizer).__name__}; "
+                            f"remove empty or whitespace-only words from the corpus.")
+    return ids, token_word, tokens_per_sentence
+
+
+def align_words(tokenizer: Any, sentences: list[tuple[str, ...]] | list[list[str]],
+                prefix_space: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`align_corpus` split per sentence: a list of ``(ids, token_word)``."""
+    ids, token_word, tokens_per_sentence = align_corpus(tokenizer, sentences, prefix_space)
+    cuts = np.cumsum(tokens_per_sentence)[:-1]
+    return list(zip(np.split(ids, cuts), np.split(token_word, cuts))) if len(sentences) else []
 
 
 def window_plan(length: int, max_length: int, stride: int) -> list[tuple[int, int, int, int]]:
@@ -573,25 +598,21 @@ class HFCausalLMEncoder(Encoder):
     # -- encoding -----------------------------------------------------------------------------
     def _sequences(self, corpus: Corpus) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
         """Token ids of every sequence, concatenated: (seq (start, length) list, ids, token_word, token_weight)."""
-        aligned = align_words(self.tokenizer_, [s.words for s in corpus.sentences], self.prefix_space_)
-        bos = [] if self.bos_id_ is None else [self.bos_id_]
-        pieces_ids, pieces_words, spans = [], [], []
-        position = 0
-        for i, (ids, token_word) in enumerate(aligned):
-            start_of_sequence = self.context == "sentence" or i == 0
-            lead = bos if start_of_sequence else []
-            pieces_ids.append(np.asarray(lead, dtype=np.int64))
-            pieces_words.append(np.full(len(lead), -1, dtype=np.int64))
-            pieces_ids.append(ids)
-            pieces_words.append(np.where(token_word >= 0, token_word + corpus.offsets[i], -1))
-            length = len(lead) + len(ids)
-            if start_of_sequence:
-                spans.append([position, length])
-            else:
-                spans[-1][1] += length
-            position += length
-        all_ids = np.concatenate(pieces_ids) if pieces_ids else np.zeros(0, dtype=np.int64)
-        token_word = np.concatenate(pieces_words) if pieces_words else np.zeros(0, dtype=np.int64)
+        ids, token_word, tokens_per_sentence = align_corpus(
+            self.tokenizer_, [s.words for s in corpus.sentences], self.prefix_space_)
+        n_sentences = len(tokens_per_sentence)
+        sentence_of_token = np.repeat(np.arange(n_sentences), tokens_per_sentence)
+        token_word = np.where(token_word >= 0, token_word + np.asarray(corpus.offsets)[sentence_of_token], -1)
+        # a sequence per sentence, or one for the whole corpus; BOS (if any) opens each sequence
+        opens = np.arange(n_sentences) if self.context == "sentence" else np.arange(min(n_sentences, 1))
+        lengths = tokens_per_sentence if self.context == "sentence" else tokens_per_sentence.sum(keepdims=True)
+        if self.bos_id_ is not None and len(opens):
+            at = (np.cumsum(tokens_per_sentence) - tokens_per_sentence)[opens]
+            ids = np.insert(ids, at, self.bos_id_)
+            token_word = np.insert(token_word, at, -1)
+            lengths = lengths + 1
+        lengths = lengths[:len(opens)]
+        starts = np.cumsum(lengths) - lengths
         weight = np.zeros(len(token_word), dtype=np.float32)
         valid = np.flatnonzero(token_word >= 0)
         words = token_word[valid]
@@ -605,7 +626,7 @@ class HFCausalLMEncoder(Encoder):
         else:
             counts = np.bincount(words, minlength=corpus.n_tokens)
             weight[valid] = 1.0 / counts[words]
-        return [(s, n) for s, n in spans], all_ids, token_word, weight
+        return list(zip(starts.tolist(), lengths.tolist())), ids, token_word, weight
 
     def _windows(self, spans: list[tuple[int, int]]) -> np.ndarray:
         """Every window as a row ``(global start, length, own_start, own_stop)`` (the owned range
@@ -623,8 +644,8 @@ class HFCausalLMEncoder(Encoder):
         Per batch the host builds the padded ids and the (row, position) of every pooled token
         with array arithmetic (no loop over windows or tokens); the device gathers those rows
         from the chosen layers (``first`` / ``last``: one row per word, copied as is;
-        ``mean``: weighted rows summed per word with ``index_add_``) and only the pooled
-        words x layers matrix is copied to the host.
+        ``mean``: weighted rows summed per word with ``index_add_``) into one words x layers
+        matrix that is copied to the host once, at the end.
         """
         import torch
 
@@ -632,14 +653,20 @@ class HFCausalLMEncoder(Encoder):
         d = self.hidden_size_
         layers = self.layers_
         n_words = corpus.n_tokens
-        out = np.zeros((n_words, d * len(layers)), dtype=np.float32)
         spans, ids, token_word, weight = self._sequences(corpus)
         windows = self._windows(spans)
         n_windows = len(windows)
         windows = windows[windows[:, 1] > 0]  # an empty sentence without BOS has nothing to run
         device = self.device_
         half = self.storage == "float16"
+
+        def to_device(array: np.ndarray) -> Any:
+            return torch.from_numpy(array).to(device, non_blocking=True)
+
         with torch.inference_mode():
+            # the result stays on the device until the end: no batch waits for a copy to the host,
+            # so the host prepares the next batch while the device computes this one
+            pooled = torch.zeros((n_words, d * len(layers)), dtype=torch.float32, device=device)
             for b0 in range(0, len(windows), self.batch_size):
                 g0, length, o0, o1 = windows[b0:b0 + self.batch_size].T
                 cols = np.arange(int(length.max()))
@@ -651,24 +678,16 @@ class HFCausalLMEncoder(Encoder):
                     continue
                 chosen = positions[rows, local]
                 input_ids = np.where(inside, ids[positions], self.pad_id_)
-                result = self.model_(input_ids=torch.from_numpy(input_ids).to(device),
-                                     attention_mask=torch.from_numpy(inside.astype(np.int64)).to(device),
+                result = self.model_(input_ids=to_device(input_ids), attention_mask=to_device(inside.astype(np.int64)),
                                      output_hidden_states=True)
-                b_idx = torch.from_numpy(rows).to(device)
-                p_idx = torch.from_numpy(local).to(device)
+                b_idx, p_idx = to_device(rows), to_device(local)
                 values = torch.cat([result.hidden_states[layer][b_idx, p_idx].float() for layer in layers], dim=1)
-                words = token_word[chosen]
-                if self.pooling == "mean":  # several rows per word: weighted sum on the device
-                    unique_words, inverse = np.unique(words, return_inverse=True)
-                    scale = torch.from_numpy(weight[chosen]).to(device)[:, None]
-                    pooled = torch.zeros((len(unique_words), values.shape[1]), dtype=values.dtype, device=device)
-                    pooled.index_add_(0, torch.from_numpy(inverse.reshape(-1)).to(device), values * scale)
-                    # += : a word's subwords may fall into two windows (and batches)
-                    out[unique_words] += pooled.cpu().numpy()
+                words = to_device(token_word[chosen])
+                if self.pooling == "mean":  # several rows per word: weighted sum (a word may span two windows)
+                    pooled.index_add_(0, words, values * to_device(weight[chosen])[:, None])
                 else:  # one row per word
-                    if half:
-                        values = values.half().float()
-                    out[words] = values.cpu().numpy()
+                    pooled[words] = values.half().float() if half else values
+            out = pooled.cpu().numpy()
         if half and self.pooling == "mean":
             _round_to_half(out)
         if half and np.isinf(out).any():

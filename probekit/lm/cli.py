@@ -44,21 +44,23 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
     @click.option("--batch-size", default=16, show_default=True, type=int, help="Windows per step.")
     @click.option("--lr", default="3e-3", show_default=True,
                   help="AdamW peak learning rate: one rate (fixed), several comma-separated rates, or 'auto' "
-                       "(1e-3,3e-3,1e-2): several are chosen on the validation split (never the test split) by "
+                       "(1e-3,3e-3,1e-2,3e-2): several are chosen on the validation split (never the test split) by "
                        "a pilot run per rate of --lr-pilot-fraction of the steps; the lowest validation loss "
                        "wins and trains for the full run (docs/lm.md).")
     @click.option("--lr-pilot-fraction", default=0.25, show_default=True, type=float,
                   help="With several --lr rates: the fraction of the steps (and warm-up) each pilot trains.")
     @click.option("--eval-every", default=50, show_default=True, type=int, help="Steps between validation losses.")
     @click.option("--checkpoint-every", default=50, show_default=True, type=int, help="Steps between checkpoints.")
-    @click.option("--threads", default=None, type=int, help="torch threads [default: min(2, cores)].")
+    @click.option("--threads", default=1, show_default=True, type=int,
+                  help="torch threads; part of the training config, since the thread count changes the weights "
+                       "in their last bits (a resumed run must use the same).")
     @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Model folder.")
     def train_command(arch, predictor, corpus, split_seed, steps, tokens, seed, vocab_size, params, width, layers,
                       rates, learn_rates, context, batch_size, lr, lr_pilot_fraction, eval_every, checkpoint_every,
                       threads, out):
         """Train (or resume) a language model into OUT; rerun the same command to resume."""
-        from probekit.lm.train import TrainConfig, default_threads, steps_for_tokens, train
-        from probekit.lm.tuning import check_fraction, parse_lr, train_tuned
+        from probekit.lm.train import TrainConfig, steps_for_tokens, train
+        from probekit.lm.tuning import check_fraction, grid_edge, parse_lr, train_tuned
 
         if steps is not None and tokens is not None:
             raise ProbekitError("give either --steps or --tokens, not both.")
@@ -72,15 +74,19 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
                              vocab_size=vocab_size, params=params, width=width, layers=layers, rates=_rates(rates),
                              learn_rates=learn_rates, context=context, batch_size=batch_size,
                              steps=300 if steps is None else steps, lr=fixed or grid[0], eval_every=eval_every,
-                             checkpoint_every=checkpoint_every)
+                             checkpoint_every=checkpoint_every, threads=threads)
         if grid is None:
-            meta = train(config, out, threads=threads or default_threads())
+            meta = train(config, out)
         else:
-            meta = train_tuned(config, grid, out, fraction, threads=threads or default_threads(), progress=True)
+            meta = train_tuned(config, grid, out, fraction, progress=True)
             search = meta["lr_search"]
             for rate, bits in zip(search["grid"], search["val_bits"]):
                 click.echo(f"lr {rate:g}: validation {bits:.4f} bits per token after {search['pilot_steps']} "
                            f"pilot steps{'  <- chosen' if rate == search['chosen'] else ''}", err=True)
+            edge = grid_edge(search["grid"], search["chosen"])
+            if edge:
+                click.echo(f"the chosen rate is the {edge} of the grid: the best rate may lie beyond it; extend "
+                           f"--lr past {search['chosen']:g}.", err=True)
         click.echo(f"{arch} ({meta['parameters']:,} parameters, width {meta['width']}, lr {meta['train']['lr']:g}) "
                    f"trained on {meta['split']} into {out}", err=True)
 
@@ -89,7 +95,8 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
     @click.option("--corpus", default=None, help="Evaluate on this corpus's test split [default: the training one].")
     @click.option("--split", type=click.Choice(["test", "valid"]), default="test", show_default=True)
     @click.option("--bootstrap", "n_boot", default=1000, show_default=True, type=click.IntRange(min=100))
-    @click.option("--threads", default=None, type=int, help="torch threads [default: min(2, cores)].")
+    @click.option("--threads", default=None, type=int,
+                  help="torch threads [default: the model's training --threads].")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results/runs/lm"),
                   show_default=True, help="Folder for the result record.")
     def eval_command(folder, corpus, split, n_boot, threads, out):
@@ -98,10 +105,9 @@ def attach(main: click.Group, group_cls: type[click.Group]) -> None:
         from probekit.io import atomic_write_json
         from probekit.lm.evaluate import evaluate, record_path
         from probekit.lm.report import perplexity_table
-        from probekit.lm.train import default_threads
         from probekit.report import render
 
-        record = evaluate(folder, corpus, split, n_boot, threads or default_threads())
+        record = evaluate(folder, corpus, split, n_boot, threads)
         path = record_path(record, out)
         atomic_write_json(path, record)
         click.echo(render(perplexity_table([record]), "markdown"))

@@ -163,6 +163,15 @@ def check_corpus(corpus: str = "wikitext2") -> None:
     _SOURCE_FILES.get(corpus, lambda: _path_files(corpus))()
 
 
+def corpus_files(corpus: str = "wikitext2") -> list[Path]:
+    """The files :func:`load_articles` reads for ``corpus`` (a folder: its ``.txt`` files in name
+    order), reading none of them: what a cache of anything computed from the text is keyed by."""
+    if corpus in _SOURCE_FILES:
+        return _SOURCE_FILES[corpus]()
+    path = _path_files(corpus)[0]
+    return sorted(path.glob("*.txt")) if path.is_dir() else [path]
+
+
 def load_articles(corpus: str = "wikitext2") -> list[Article]:
     """The articles of ``corpus`` (a source name or a path); errors name the input and the fix."""
     articles = _SOURCES[corpus]() if corpus in _SOURCES else _path_articles(corpus)

@@ -55,9 +55,10 @@ def bootstrap(nll: np.ndarray, count: np.ndarray, n_boot: int = 1000, seed: int 
 
 
 def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boot: int = 1000,
-             threads: int = 1, max_articles: int | None = None) -> dict:
+             threads: int | None = None, max_articles: int | None = None) -> dict:
     """The result record of ``lm eval``: perplexity of the trained model in ``folder`` on ``split``
-    (its first ``max_articles`` articles in split order when given: a smoke test, not a figure)."""
+    (its first ``max_articles`` articles in split order when given: a smoke test, not a figure),
+    scored on ``threads`` torch threads (None: the model's training config's ``threads``)."""
     from probekit.lm.corpus import load_split
     from probekit.lm.train import load_trained
     from probekit.threads import torch_threads
@@ -74,7 +75,7 @@ def evaluate(folder: Path, corpus: str | None = None, split: str = "test", n_boo
     train_ids, _ = stream(vocab, data.train)
     loaded = time.perf_counter()
     context = train_config["context"]
-    with torch_threads(threads):
+    with torch_threads(threads or train_config.get("threads", 1)):
         nll, count = window_nll(model, ids, offsets, context)
     scored = time.perf_counter()
     metrics = bootstrap(nll, count, n_boot)

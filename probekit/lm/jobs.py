@@ -20,14 +20,13 @@ def trained_folder(train: dict, lr_search: dict | None = None) -> Path:
 
 def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int | None = None,
                   lr_search: dict | None = None) -> pd.DataFrame:
-    """Train (or reuse) one model and evaluate it: its loss curve, each row with the test figures and
-    the learning rate (``lr_search``: chosen on the validation split, see :mod:`probekit.lm.tuning`;
-    else the fixed ``train["lr"]``) with every candidate's validation bits."""
+    """Train (or reuse) one model and evaluate it (on the training config's ``threads``): its loss
+    curve, each row with the test figures and the learning rate (``lr_search``: chosen on the
+    validation split, see :mod:`probekit.lm.tuning`; else the fixed ``train["lr"]``) with every
+    candidate's validation bits."""
     from probekit.lm.evaluate import evaluate
-    from probekit.lm.train import default_threads
 
-    record = evaluate(trained_folder(train, lr_search), n_boot=n_boot, threads=default_threads(),
-                      max_articles=max_articles)
+    record = evaluate(trained_folder(train, lr_search), n_boot=n_boot, max_articles=max_articles)
     m = record["metrics"]
     search = record.get("lr_search")
     lr = {"lr": record["config"]["train"]["lr"], "lr_grid": json.dumps(search["grid"]) if search else None,
@@ -44,8 +43,12 @@ def lm_perplexity(model: str, train: dict, n_boot: int = 1000, max_articles: int
     return pd.DataFrame([{**fixed, **point} for point in record["curve"]])
 
 
-def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
-                   roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud"):
+def probe_configs(folder: Path | None, seed: int, lags, identity_train_size: int, identity_vocab: int, roles: dict,
+                  ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud",
+                  threads: int = 1) -> list:
+    """The probe runs of one :func:`lm_probes` job (its ``seed`` and ``probes`` settings): identity by
+    lag, roles and ud-roles, read from the trained model in ``folder`` on ``threads`` torch threads
+    (None: the untrained EMA traces)."""
     from probekit.experiment import RunConfig
     from probekit.studies import ENCODER_VOCAB, IDENTITY_PROBE_OPTIONS
 
@@ -54,8 +57,8 @@ def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_tr
     else:
         from probekit.cache import cache_ref
 
-        stream = ("lm", {"checkpoint": cache_ref(folder), "num_threads": 2})
-        sentence = ("lm", {"checkpoint": cache_ref(folder), "context": "sentence", "num_threads": 2})
+        stream = ("lm", {"checkpoint": cache_ref(folder), "num_threads": threads})
+        sentence = ("lm", {"checkpoint": cache_ref(folder), "context": "sentence", "num_threads": threads})
     probe = {k: list(v) for k, v in IDENTITY_PROBE_OPTIONS.items()}
     configs = [RunConfig(encoder=stream[0], task="identity", probe="linear", seed=seed, train_size=identity_train_size,
                          encoder_options=stream[1], probe_options=probe, n_boot=n_boot,
@@ -69,28 +72,31 @@ def _probe_configs(model: str, folder: Path | None, seed: int, lags, identity_tr
 
 def check_resources(function: str, kwargs: dict) -> None:
     """The inputs of one of this module's jobs exist (the training corpus; the probes' treebank),
-    reading none of them: ``probekit reproduce`` calls it for every job before it trains anything."""
+    reading none of them: ``probekit reproduce`` calls it for every job before it trains anything.
+    The probes' names and options are checked on the untrained encoder's runs (the trained model's
+    folder is what the job makes)."""
     from probekit.experiment import check_config
     from probekit.lm.corpus import check_corpus
 
     if kwargs.get("train"):
         check_corpus(kwargs["train"].get("corpus", "wikitext2"))
     if function == "lm_probes":
-        for config in _probe_configs(folder=None, **{k: v for k, v in kwargs.items() if k not in ("train", "lr_search")}):
+        for config in probe_configs(None, kwargs["seed"], **kwargs["probes"]):
             check_config(config)
 
 
-def lm_probes(model: str, train: dict | None, seed: int, lags, identity_train_size: int, identity_vocab: int,
-              roles: dict, ud_roles: dict, ud_train_size: int, n_boot: int, identity_source: str = "ud",
-              lr_search: dict | None = None) -> pd.DataFrame:
-    """Identity bits by lag (``identity_source``: EWT, or the grammar in the quick suite, which spares
-    parsing EWT's training file) and role accuracy (roles, ud-roles) read from one model's states."""
+def lm_probes(model: str, train: dict | None, seed: int, probes: dict, lr_search: dict | None = None) -> pd.DataFrame:
+    """Identity bits by lag (``probes["identity_source"]``: EWT, or the grammar in the quick suite,
+    which spares parsing EWT's training file) and role accuracy (roles, ud-roles) read from one
+    model's states (``train`` None: the untrained EMA traces); ``probes`` are
+    :func:`probe_configs`' settings."""
     from probekit.experiment import run_all
+    from probekit.lm.train import TrainConfig
 
     folder = None if train is None else trained_folder(train, lr_search)
+    threads = 1 if train is None else TrainConfig.from_dict(train).threads
     rows = []
-    for config in _probe_configs(model, folder, seed, lags, identity_train_size, identity_vocab, roles, ud_roles,
-                                 ud_train_size, n_boot, identity_source):
+    for config in probe_configs(folder, seed, threads=threads, **probes):
         for record in run_all(config):
             m = record["metrics"]
             v = m.get("v_information_bits") or {}

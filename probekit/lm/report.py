@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from probekit.lm.evaluate import RECORD_KIND
+from probekit.lm.tuning import grid_edge
 
 
 def split_lm_records(records: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -25,6 +26,13 @@ def _model(record: dict) -> str:
     return f"ema ({train['predictor']})" if train["arch"] == "ema" else train["arch"]
 
 
+def _how_chosen(search: dict | None, lr: float) -> str:
+    if not search:
+        return " (fixed)"
+    edge = grid_edge(search["grid"], lr)
+    return " (chosen on validation" + (f"; the {edge} of the grid {search['grid']}" if edge else "") + ")"
+
+
 def perplexity_table(records: list[dict]) -> pd.DataFrame:
     """One row per evaluated model: perplexity and bits with intervals, unigram reference, size."""
     rows = []
@@ -36,7 +44,7 @@ def perplexity_table(records: list[dict]) -> pd.DataFrame:
                      "bits per token": round(m["bits_per_token"]["value"], 3),
                      "unigram perplexity": round(m["unigram_perplexity"]["value"], 1),
                      "train s": round(m["train_seconds"], 1),
-                     "lr": f"{train['lr']:g}" + (" (chosen on validation)" if r.get("lr_search") else " (fixed)"),
+                     "lr": f"{train['lr']:g}" + _how_chosen(r.get("lr_search"), train["lr"]),
                      "_ppl": m["perplexity"]["value"]})
     table = pd.DataFrame(rows)
     if table.empty:

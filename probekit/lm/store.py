@@ -17,35 +17,38 @@ import json
 from pathlib import Path
 
 
-def _spec_key(train: dict, lr_search: dict | None) -> str:
+def _resolve(train: dict, lr_search: dict | None) -> tuple:
+    """``(TrainConfig, checked search or None)``: the one place a spec's settings are checked."""
     from probekit.lm.train import TrainConfig
-
-    config = TrainConfig.from_dict(train)
-    if lr_search is None:
-        return config.key()
-    # the rate is chosen, so the spec is the config without it and the search's settings
-    from dataclasses import asdict
-
-    spec = {k: v for k, v in asdict(config).items() if k != "lr"}
-    text = json.dumps({"train": spec, "lr_search": _search(lr_search)}, sort_keys=True)
-    return "lr-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _search(lr_search: dict) -> dict:
     from probekit.lm.tuning import PILOT_FRACTION, check_fraction, check_grid
 
-    return {"grid": list(check_grid(lr_search.get("grid", ()))),
-            "pilot_fraction": check_fraction(lr_search.get("pilot_fraction", PILOT_FRACTION))}
+    search = None if lr_search is None else {
+        "grid": list(check_grid(lr_search.get("grid", ()))),
+        "pilot_fraction": check_fraction(lr_search.get("pilot_fraction", PILOT_FRACTION))}
+    return TrainConfig.from_dict(train), search
+
+
+def _folder(config, search: dict | None) -> Path:
+    """The cache folder of a resolved spec (see :func:`trained_path`)."""
+    from dataclasses import asdict
+
+    from probekit.cache import default_cache_root
+    from probekit.provenance import code_fingerprint
+
+    if search is None:
+        key = config.key()
+    else:   # the rate is chosen, so the spec is the config without it and the search's settings
+        spec = {k: v for k, v in asdict(config).items() if k != "lr"}
+        text = json.dumps({"train": spec, "lr_search": search}, sort_keys=True)
+        key = "lr-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return default_cache_root() / "lm" / f"{key}-{code_fingerprint()}"
 
 
 def trained_path(train: dict, lr_search: dict | None = None) -> Path:
     """The cache folder of the model ``train`` (a :class:`~probekit.lm.train.TrainConfig` as a dict;
     with ``lr_search`` = ``{"grid": [...], "pilot_fraction": f}`` its rate is chosen on the validation
     split and ``train``'s ``lr`` is ignored). Nothing is trained."""
-    from probekit.cache import default_cache_root
-    from probekit.provenance import code_fingerprint
-
-    return default_cache_root() / "lm" / f"{_spec_key(train, lr_search)}-{code_fingerprint()}"
+    return _folder(*_resolve(train, lr_search))
 
 
 def hf_path(train: dict, lr_search: dict | None = None) -> Path:
@@ -55,12 +58,38 @@ def hf_path(train: dict, lr_search: dict | None = None) -> Path:
     return trained_path(train, lr_search) / HF_DIR
 
 
+def _corpus_digest(corpus: str) -> str:
+    """A sha256 of the corpus's files (names and contents): what its vocabulary is computed from."""
+    from probekit.lm.corpus import corpus_files
+
+    digest = hashlib.sha256()
+    for path in corpus_files(corpus):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=8)
 def _vocabulary(corpus: str, split_seed: int, vocab_size: int | None) -> tuple[str, ...]:
+    """The vocabulary's words, from a small file in the cache when the corpus files and the code are
+    those it was computed from (``probekit reproduce`` lists its jobs on every call, ``--check``
+    included; loading WikiText and counting its words for that took about 0.5 s), else computed
+    from the training split and written there."""
+    from probekit.cache import default_cache_root
+    from probekit.io import atomic_write_json
+    from probekit.provenance import code_fingerprint
+
+    key = json.dumps([_corpus_digest(corpus), split_seed, vocab_size, code_fingerprint()])
+    path = default_cache_root() / "lm" / "vocabulary" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    try:
+        return tuple(json.loads(path.read_text(encoding="utf-8"))["words"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass   # not computed yet (or not a file of ours): compute it
     from probekit.lm.corpus import load_split
     from probekit.lm.vocab import LMVocabulary
 
-    return tuple(LMVocabulary.fit(load_split(corpus, split_seed).train, vocab_size).words)
+    words = LMVocabulary.fit(load_split(corpus, split_seed).train, vocab_size).words
+    atomic_write_json(path, {"words": words})
+    return tuple(words)
 
 
 def vocabulary_words(train: dict, n: int) -> list[str]:
@@ -102,17 +131,16 @@ def check_resources(function: str, kwargs: dict) -> None:
 
 def trained_folder(train: dict, lr_search: dict | None = None) -> Path:
     """Train (or resume, or reuse) the model of :func:`trained_path`; returns its folder."""
-    from probekit.lm.train import TrainConfig, default_threads, load_checkpoint, train as run_training
+    from probekit.lm.train import load_checkpoint, train as run_training
     from probekit.lm.tuning import train_tuned
 
-    config = TrainConfig.from_dict(train)
-    folder = trained_path(train, lr_search)
+    config, search = _resolve(train, lr_search)
+    folder = _folder(config, search)
     with _locked(folder.with_name(folder.name + ".lock")):
         state = load_checkpoint(folder) if folder.is_dir() else None
         if state is None or not state.get("finished"):
-            if lr_search is None:
-                run_training(config, folder, threads=default_threads(), progress=False)
+            if search is None:
+                run_training(config, folder, progress=False)
             else:
-                search = _search(lr_search)
-                train_tuned(config, search["grid"], folder, search["pilot_fraction"], threads=default_threads())
+                train_tuned(config, search["grid"], folder, search["pilot_fraction"])
     return folder

@@ -9,8 +9,9 @@ first ``val_windows`` windows, the loss :mod:`probekit.lm.train` already keeps t
 by). :func:`train_tuned` then trains the chosen rate for the full run.
 
 Bias, stated: a pilot's schedule is shorter, and short runs favour larger rates (a rate that wins
-after a quarter of the steps may be slightly too high for the whole run); a grid of three points
-a factor of about 3 apart only finds the right order of magnitude. The choice reads the training
+after a quarter of the steps may be slightly too high for the whole run); a grid of points a
+factor of about 3 apart only finds the right order of magnitude, and a rate chosen at an end of
+the grid (:func:`grid_edge`) says the best rate may lie beyond it. The choice reads the training
 and validation articles only: the test split's tokens are never streamed while choosing (a test
 guards the loader).
 
@@ -34,8 +35,9 @@ from probekit.errors import ProbekitError
 from probekit.io import atomic_write_json
 from probekit.lm.train import SEARCH_DIR
 
-#: The default grid (``--lr auto``): three rates about a factor 3 apart around the old fixed 3e-3.
-DEFAULT_GRID = (1e-3, 3e-3, 1e-2)
+#: The default grid (``--lr auto``): rates about a factor 3 apart from 1e-3. 3e-2 was added when four of
+#: the five full-suite models chose 1e-2, then the top of the grid.
+DEFAULT_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
 #: A pilot trains this fraction of the run's steps.
 PILOT_FRACTION = 0.25
 CHOICE = "choice.json"
@@ -99,8 +101,17 @@ def pick_lr(grid, val_bits) -> float:
     return float(grid[int(np.argmin(finite))])
 
 
+def grid_edge(grid, chosen: float) -> str | None:
+    """``"top"`` or ``"bottom"`` when ``chosen`` is the largest or smallest rate of a grid of two or
+    more (the best rate may lie beyond the grid: extend it), else None."""
+    rates = sorted(float(lr) for lr in grid)
+    if len(rates) < 2:
+        return None
+    return "top" if chosen == rates[-1] else "bottom" if chosen == rates[0] else None
+
+
 def choose_lr(config, grid=DEFAULT_GRID, out: Path | None = None, fraction: float = PILOT_FRACTION,
-              threads: int = 1, progress: bool = False) -> dict:
+              progress: bool = False) -> dict:
     """Train a pilot per rate into ``out/lr-search/`` (resumable) and return the choice: ``grid``,
     ``pilot_steps``, ``val_bits`` (each pilot's best validation bits per token), ``curves`` and
     ``chosen``. Reads the training and validation splits only."""
@@ -118,7 +129,7 @@ def choose_lr(config, grid=DEFAULT_GRID, out: Path | None = None, fraction: floa
         val_bits, curves = [], []
         for lr in grid:
             pilot = search / f"lr-{lr:g}"
-            train(pilot_config(config, lr, fraction), pilot, threads=threads, progress=progress)
+            train(pilot_config(config, lr, fraction), pilot, progress=progress)
             state = load_checkpoint(pilot)
             val_bits.append(float(state["best_val"]))
             curves.append([{"step": p["step"], "val_bits": p["val_bits"]} for p in state["curve"]])
@@ -147,7 +158,7 @@ def _read_choice(search: Path) -> dict | None:
 
 
 def train_tuned(config, grid=DEFAULT_GRID, out: Path | None = None, fraction: float = PILOT_FRACTION,
-                threads: int = 1, progress: bool = False) -> dict:
+                progress: bool = False) -> dict:
     """Choose the rate (:func:`choose_lr`) and train it for the full run into ``out``; returns the
     folder's metadata, whose ``lr_search`` holds the choice. Rerunning resumes either stage."""
     from probekit.lm.train import CONFIG, read_meta, train
@@ -156,6 +167,6 @@ def train_tuned(config, grid=DEFAULT_GRID, out: Path | None = None, fraction: fl
     if (out / CONFIG).is_file() and "lr_search" not in read_meta(out):
         raise ProbekitError(f"-o {out} holds a model trained at a fixed --lr; give another folder to choose the "
                             f"rate on the validation split.")
-    choice = choose_lr(config, grid, out, fraction, threads, progress)
-    return train(replace(config, lr=choice["chosen"]), out, threads=threads, progress=progress,
+    choice = choose_lr(config, grid, out, fraction, progress)
+    return train(replace(config, lr=choice["chosen"]), out, progress=progress,
                  extra_meta={"lr_search": choice})

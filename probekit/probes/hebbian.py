@@ -1,4 +1,4 @@
-"""Zero-label readout: two-level competitive (winner-take-all Hebbian) clustering.
+"""Zero-label readout: competitive (winner-take-all Hebbian) clustering, one flat clustering per k.
 
 The probe never sees labels. ``fit(X)`` learns clusters of the token features;
 ``predict_clusters(X)`` returns cluster ids. Scoring against gold roles goes through a separate
@@ -12,7 +12,9 @@ seeded; a numpy re-implementation would be the same rule, slower. One deviation 
 competitive learning: prototypes that win almost nothing are re-seeded at random rows
 (``reassignment_ratio``), which avoids dead units; it is seeded like everything else.
 
-Level 1 clusters the standardised features into ``n_classes_level1`` clusters; on token features
+**The default readout** is the readout curve below: one flat clustering per k of ``clusters``, to
+which a run adds k = the number of labels, whose one-to-one accuracy is the record's headline. The
+older **two-level readout** (``two_level=True``) is kept for comparison: level 1 clusters the features into ``n_classes_level1`` clusters; on token features
 these are mostly word classes (all nouns together). Level 2, inside each level-1 cluster, subtracts
 that cluster's mean, optionally PCA-whitens the residuals *of that cluster* (``whiten``), and
 clusters them into ``n_subclusters``: with the class mean gone and the high-variance identity
@@ -20,8 +22,8 @@ directions scaled down to unit variance, the residual structure is left to conte
 distinguishes roles within a word class (a noun in subject position vs. one in object position).
 The final cluster id is ``level1 * n_subclusters + level2``.
 
-**The readout curve.** With ``clusters`` (a list of k, e.g. ``-P clusters=8,16,64,256``) the probe
-fits one *flat* clustering per k instead, in the same projection, with the clustering ``method``
+**The readout curve** (the default). With ``clusters`` (a list of k, e.g. ``-P clusters=8,16,64,256``;
+a run adds the number of labels) the probe fits one *flat* clustering per k, in the same projection, with the clustering ``method``
 (:data:`METHODS`: online k-means, k-means on whitened components, a diagonal Gaussian mixture,
 word classes split by context);
 :meth:`HebbianProbe.predict_curve` gives every k's cluster ids. One number at one k hides the
@@ -112,6 +114,15 @@ def _gmm_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Call
     return gmm.predict
 
 
+def _spreads(Z: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Each cluster's sum of squared distances to its mean (0 for an empty cluster), in one pass."""
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    sums = np.zeros((k, Z.shape[1]))
+    np.add.at(sums, labels, Z)
+    squares = np.bincount(labels, weights=np.einsum("ij,ij->i", Z, Z), minlength=k)
+    return squares - (sums ** 2).sum(axis=1) / np.maximum(sizes, 1.0)
+
+
 def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """Word classes first, then context: online k-means into ``word_classes`` clusters (mostly
     word classes), then, until there are k clusters, the cluster with the largest spread (sum of
@@ -121,20 +132,24 @@ def _divisive_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) ->
     start = min(int(probe.word_classes), k)
     level1 = probe._kmeans(Z, start, _sub_seed(seed, 0))
     labels = level1.predict(Z).astype(np.int64)
+    # Each cluster's spread, kept up to date as clusters split: only the two halves of a split
+    # change, so one split costs O(rows of the parent x d), not O(k x d x n).
+    Z64 = Z.astype(np.float64, copy=False)
+    spread = np.zeros(k)
+    spread[:start] = _spreads(Z64, labels, start)
     splits = []          # (cluster split, its mean, whitener, 2-means, id of the new half)
     for new in range(start, k):
-        spread = np.bincount(labels, weights=(Z ** 2).sum(1), minlength=new) - \
-            np.bincount(labels, minlength=new) * (np.stack([np.bincount(labels, weights=Z[:, j], minlength=new)
-                                                            for j in range(Z.shape[1])], 1) ** 2).sum(1) \
-            / np.maximum(np.bincount(labels, minlength=new), 1) ** 2
-        parent = int(np.argmax(spread))
-        rows = labels == parent
-        if rows.sum() < 2 * MIN_ROWS_PER_SUBCLUSTER:
+        parent = int(np.argmax(spread[:new]))
+        members = np.flatnonzero(labels == parent)
+        if members.size < 2 * MIN_ROWS_PER_SUBCLUSTER:
             break
-        mean = Z[rows].mean(axis=0)
-        whitener = Whitener(Z[rows] - mean)
-        halves = probe._kmeans(whitener.transform(Z[rows] - mean), 2, _sub_seed(seed, 1, new))
-        labels[np.flatnonzero(rows)[halves.predict(whitener.transform(Z[rows] - mean)) == 1]] = new
+        mean = Z[members].mean(axis=0)
+        whitener = Whitener(Z[members] - mean)
+        residual = whitener.transform(Z[members] - mean)
+        halves = probe._kmeans(residual, 2, _sub_seed(seed, 1, new))
+        moved = halves.predict(residual) == 1
+        labels[members[moved]] = new
+        spread[parent], spread[new] = _spreads(Z64[members], moved.astype(np.int64), 2)
         splits.append((parent, mean, whitener, halves, new))
 
     def assign(rows_: np.ndarray) -> np.ndarray:
@@ -156,7 +171,11 @@ METHODS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
 
 @register_probe("hebbian")
 class HebbianProbe(Probe):
-    """Zero-label readout: two-level winner-take-all (online k-means) clustering; no labels in fit.
+    """Zero-label readout: winner-take-all (online k-means) clustering; no labels in fit.
+
+    By default it is the readout curve: one flat clustering per k of ``clusters`` (a run adds the
+    number of labels, the headline), with ``method``. ``two_level=True`` selects the older
+    two-level readout (``n_classes_level1`` x ``n_subclusters`` clusters) instead.
 
     Options: ``n_components`` principal components kept before clustering (0 keeps all);
     ``standardize`` scales every feature to unit variance first (off: it drowns the few
@@ -166,7 +185,9 @@ class HebbianProbe(Probe):
     1 turns level 2 off); ``whiten`` PCA-whitens each level-1 cluster's residuals before level 2;
     ``clusters`` (a list of k) switches to the readout curve: one flat clustering per k with
     ``method`` (``kmeans``, ``whitened-kmeans``, ``gmm``, ``divisive``; :data:`METHODS`), the level
-    options unused; ``word_classes`` the clusters ``divisive`` starts from; ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
+    options unused; ``two_level`` uses the two-level readout instead of the curve (``clusters`` must
+    then be empty; off by default, so a plain run's headline is one-to-one at one cluster per
+    label); ``word_classes`` the clusters ``divisive`` starts from; ``whiten_level1`` also PCA-whitens the standardised features before level 1 (off by default:
     it let noise directions compete with word-class structure in our synthetic checks, see
     docs/probes.md); ``batch_size``, ``max_epochs`` and ``n_init`` control the online k-means
     (passes over the data, restarts from k-means++ seeds keeping the lowest inertia); ``seed``
@@ -194,6 +215,7 @@ class HebbianProbe(Probe):
         clusters: tuple[int, ...] = (),
         method: Literal["kmeans", "whitened-kmeans", "gmm", "divisive"] = "kmeans",
         word_classes: int = 6,
+        two_level: bool = False,
         seed: int = 0,
     ):
         self.n_classes_level1 = n_classes_level1
@@ -208,6 +230,7 @@ class HebbianProbe(Probe):
         self.clusters = clusters
         self.method = method
         self.word_classes = word_classes
+        self.two_level = two_level
         self.seed = seed
         self._check_options()
 
@@ -227,6 +250,10 @@ class HebbianProbe(Probe):
             for k in self.clusters), "a list of cluster counts between 1 and 100000, e.g. 8,16,64,256")
         self._require("method", self.method in METHODS, f"one of {', '.join(map(repr, METHODS))}")
         self._require_int("word_classes", 1, 100_000)
+        self._require("two_level", isinstance(self.two_level, (bool, np.bool_)), "true or false")
+        self._require("clusters", not (self.two_level and self.clusters),
+                      "empty with two_level=true (the two-level readout has n_classes_level1 x n_subclusters "
+                      "clusters; drop -P clusters, or drop -P two_level=true for the readout curve)")
 
     def _kmeans(self, Z: np.ndarray, k: int, random_state: int) -> MiniBatchKMeans:
         from sklearn.cluster import MiniBatchKMeans
@@ -253,7 +280,12 @@ class HebbianProbe(Probe):
         n = X.shape[0]
         k1 = int(self.n_classes_level1)
         k2 = int(self.n_subclusters)
-        if n < k1 and not self.clusters:
+        if not self.two_level and not self.clusters:
+            raise ProbekitError(
+                "the hebbian probe's readout curve needs at least one cluster count: pass clusters "
+                "(e.g. -P clusters=8; a run adds the number of labels itself), or two_level=true for the "
+                "two-level readout.")
+        if n < k1 and self.two_level:
             raise ProbekitError(
                 f"the hebbian probe needs at least n_classes_level1={k1} training rows, got {n}"
             )
@@ -271,7 +303,7 @@ class HebbianProbe(Probe):
         if self.whitener_level1_ is not None:
             Z = self.whitener_level1_.transform(Z)
 
-        if self.clusters:
+        if not self.two_level:
             self._fit_curve(Z)
             return
         self.curve_ = None
@@ -311,9 +343,10 @@ class HebbianProbe(Probe):
         self.n_nonempty_clusters_ = int((self.cluster_sizes_ > 0).sum())
 
     def with_cluster_count(self, k: int) -> "HebbianProbe":
-        """In curve mode, add ``k`` to the cluster counts (the run adds the number of labels, so the
-        headline one-to-one readout has one cluster per label); a no-op for a single clustering."""
-        if self.clusters and int(k) not in self.clusters:
+        """In curve mode (the default), add ``k`` to the cluster counts (the run adds the number of
+        labels, so the headline one-to-one readout has one cluster per label); a no-op for the
+        two-level readout."""
+        if not self.two_level and int(k) not in self.clusters:
             self.set_params(clusters=(*self.clusters, int(k)))
         return self
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from probekit.lm.tuning import DEFAULT_GRID, grid_edge
 from probekit.reproduce.suite import Budget, Claim, FunctionJob, Job, Section, SectionReport, function_table
 from probekit.reproduce.tables import fmt_ci
 
@@ -38,24 +39,31 @@ PROBED = ("ema (linear)", "gru", "gpt2")
 UNTRAINED = "EMA traces, untrained (random emb.)"
 PAPER_PERPLEXITY = {"ema (linear)": "260 (C4), 729 (wiki)", "gpt2": "about 260 / 8 (C4)"}
 
+#: Torch threads of every training, evaluation and probe encoding of the section, fixed here (part of
+#: each training config, so of its records): one, so that ``--jobs 2`` on two cores runs two jobs on
+#: one core each, and the records are the same whatever ``--jobs`` is (the thread count changes
+#: trained weights in their last bits; probekit.lm.train.TrainConfig).
+THREADS = 1
 #: per suite: the shared training settings, the probe runs and their sizes (``identity_source``: EWT
 #: unless given). The full suite's models
 #: train for about two minutes each on two cores (docs/protocol.md gives the measured cost).
 LM_BUDGETS = {
     "quick": {"train": {"corpus": "wikitext2", "vocab_size": 500, "params": 30_000, "context": 32,
-                        "batch_size": 8, "steps": 30, "eval_every": 10, "checkpoint_every": 10, "val_windows": 16},
+                        "batch_size": 8, "steps": 30, "eval_every": 10, "checkpoint_every": 10, "val_windows": 16,
+                        "threads": THREADS},
               "eval_articles": 2, "lags": [1], "identity_source": "grammar", "identity_train_size": 100,
               "identity_vocab": 20,
               "roles": {"n_train": 150, "n_test": 50}, "ud_roles": {"train_split": "dev"}, "ud_train_size": 150,
               "n_boot": 100},
     "full": {"train": {"corpus": "wikitext2", "vocab_size": 4000, "params": 500_000, "context": 128,
-                       "batch_size": 16, "steps": 200, "eval_every": 25, "checkpoint_every": 50, "val_windows": 64},
+                       "batch_size": 16, "steps": 200, "eval_every": 25, "checkpoint_every": 50, "val_windows": 64,
+                       "threads": THREADS},
              "eval_articles": None, "lags": [0, 1, 4], "identity_train_size": 300, "identity_vocab": 50,
              "roles": {"n_train": 500, "n_test": 200}, "ud_roles": {"train_split": "dev"}, "ud_train_size": 500,
              "n_boot": 1000,
              # each model's rate chosen on the validation split by pilots of a quarter of the steps
-             # (probekit.lm.tuning); the quick suite trains at the fixed default 3e-3
-             "lr_search": {"grid": [1e-3, 3e-3, 1e-2], "pilot_fraction": 0.25}},
+             # (probekit.lm.tuning's default grid); the quick suite trains at the fixed default 3e-3
+             "lr_search": {"grid": list(DEFAULT_GRID), "pilot_fraction": 0.25}},
 }
 
 
@@ -93,9 +101,9 @@ def lm_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
                                                               **_search(budget)},
                                    label=f"train + evaluate {model} | seed {seed}") for model in MODELS]
     jobs += [FunctionJob(MODULE, "lm_probes", {"model": model, "train": _train_config(budget, model, seed),
-                                                "seed": seed, **probe, **_search(budget)},
+                                                "seed": seed, "probes": probe, **_search(budget)},
                          label=f"probe {model} | seed {seed}") for model in PROBED]
-    jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "seed": seed, **probe},
+    jobs.append(FunctionJob(MODULE, "lm_probes", {"model": UNTRAINED, "train": None, "seed": seed, "probes": probe},
                             label=f"probe {UNTRAINED} | seed {seed}"))
     return jobs
 
@@ -147,6 +155,11 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
         if not searched.empty:
             report.tables["learning-rates"] = _lr_table(searched)
         report.figures["lr"] = "; ".join(f"{r.model} {_lr(r)}" for _, r in final.iterrows())
+        edges = [(r.model, _edge(r)) for _, r in final.iterrows() if _edge(r)]
+        if edges:
+            report.notes.append("**Learning rate at an edge of the grid:** " + "; ".join(
+                f"{model} chose {edge}" for model, edge in edges) + ". The best rate may lie beyond the grid: "
+                "extend the grid past it before reading these perplexities as each model's best.")
         report.plots["curves"] = functools.partial(plot_curves, curves)
         report.notes.append(f"One seed (the suite's first) per model: each is minutes of training on two cores. "
                             f"Perplexity intervals resample test articles; the unigram column is the add-one "
@@ -183,7 +196,18 @@ def _lr(row) -> str:
     lr = row.get("lr", 3e-3)   # records written before the search have no lr column: the old fixed default
     if "lr_grid" not in row or not isinstance(row.get("lr_grid"), str):
         return f"{lr:g} (fixed, not tuned)"
-    return f"{lr:g} (chosen on validation from {', '.join(f'{g:g}' for g in json.loads(row['lr_grid']))})"
+    edge = _edge(row)
+    return (f"{lr:g} (chosen on validation from {', '.join(f'{g:g}' for g in json.loads(row['lr_grid']))}"
+            + (f"; {edge}" if edge else "") + ")")
+
+
+def _edge(row) -> str | None:
+    """``"the top of the grid"`` / ``"the bottom of the grid"`` when a searched model's rate is the
+    largest or smallest candidate (its best rate may lie beyond the grid), else None."""
+    if not isinstance(row.get("lr_grid"), str):
+        return None
+    edge = grid_edge(json.loads(row["lr_grid"]), row["lr"])
+    return None if edge is None else f"the {edge} of the grid"
 
 
 def _lr_table(final: pd.DataFrame) -> pd.DataFrame:

@@ -75,8 +75,6 @@ def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
         acc = _metric(metrics.get("accuracy"))
         struct = _metric(metrics.get("subsets", {}).get("structure_dependent", {}).get("accuracy"))
         many = _metric(record.get("readouts", {}).get("many_to_one", {}).get("accuracy"))
-        struct_many = _metric(record.get("readouts", {}).get("many_to_one", {}).get("subsets", {})
-                              .get("structure_dependent", {}).get("accuracy"))
         control, mdl = metrics.get("control", {}), metrics.get("mdl", {})
         control_acc = _metric(control.get("accuracy"))
         rows.append({
@@ -86,8 +84,6 @@ def role_rows(records: list[dict], conditions: dict[str, str]) -> pd.DataFrame:
             "struct_accuracy": struct[0], "struct_accuracy_lo": struct[1], "struct_accuracy_hi": struct[2],
             "struct_words": metrics.get("subsets", {}).get("structure_dependent", {}).get("n", math.nan),
             "many_to_one_accuracy": many[0], "many_to_one_accuracy_lo": many[1], "many_to_one_accuracy_hi": many[2],
-            "struct_many_to_one_accuracy": struct_many[0], "struct_many_to_one_accuracy_lo": struct_many[1],
-            "struct_many_to_one_accuracy_hi": struct_many[2],
             "majority_accuracy": _metric(record.get("baselines", {}).get("majority", {}).get("accuracy"))[0],
             "control_accuracy": control_acc[0], "control_accuracy_lo": control_acc[1],
             "control_accuracy_hi": control_acc[2],
