@@ -78,7 +78,7 @@ def test_heavy_libraries_still_load_where_needed(tmp_path):
 import numpy as np
 from probekit import registry
 import probekit
-probe = registry.probes.create("hebbian", n_classes_level1=2, n_subclusters=1)
+probe = registry.probes.create("hebbian", n_classes_level1=2, n_subclusters=1, two_level=True)
 probe.fit(np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))
 note("hebbian fit")
 """, tmp_path)
