@@ -193,7 +193,7 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     """
     from probekit.cache import FeatureCache
     from probekit.experiment import RunConfig
-    from probekit.report import render, run_table
+    from probekit.summary import render_rows, run_rows
     from probekit.sweep import DEFAULT_LEARNING_CURVE, Sweep, expand
 
     check_writable(out, "--out folder", folder=True)
@@ -219,7 +219,7 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
             layer = "" if c.get("layer") is None else f" layer {c['layer']} |"
             click.echo(f"\n{c['task']} | {c['encoder']} |{layer} {c['probe']} | seed {c['seed']} | train "
                        f"{record['data']['train_sentences']} sentences | test {record['data']['test_sentences']}")
-            click.echo(render(run_table(record), fmt))
+            click.echo(render_rows(run_rows(record), fmt))
             say(f"record written to {path} ({record['timings_s']['total']:.1f} s)")
 
     def stage(message: str) -> None:

@@ -33,7 +33,7 @@ Parameters follow scikit-learn's estimator conventions: options are keyword para
 * ``unsupervised = True``: ``fit(X)`` and ``predict_clusters(X)``; labels enter only to map
   clusters to labels on the training rows, for scoring. Optional: ``predict_curve(X)`` (``{k:
   cluster ids}``, the readout curve) and ``with_cluster_count(k)`` (add k to the curve).
-* ``get_params()``: as above (scikit-learn's ``BaseEstimator`` gives it).
+* ``get_params()``: as above (:class:`probekit.probes.base.Probe` gives it, as scikit-learn's ``BaseEstimator`` would).
 
 **Task** (required: ``load``, ``targets``)
 

@@ -21,14 +21,16 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import conllu
 import numpy as np
 
 from probekit.errors import ProbekitError
 from probekit.io import atomic_write, default_cache_root
 from probekit.parse_cache import cached_parse
+
+if TYPE_CHECKING:   # the conllu package is only needed to write CoNLL-U (parsing is our own)
+    import conllu
 
 _WORD_ID = re.compile(r"^[1-9][0-9]*$")
 _RANGE_ID = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*$")
@@ -266,6 +268,8 @@ def read_conllu(path: str | os.PathLike, name: str | None = None, cache: bool = 
 
 
 def _tokenlist(sentence: Sentence, index: int) -> conllu.TokenList:
+    import conllu
+
     tokens = []
     for i, word in enumerate(sentence.words):
         tokens.append({

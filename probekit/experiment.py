@@ -162,6 +162,7 @@ def prepare(config: RunConfig, progress: Callable[[str], None] | None = None,
     shared = loaded.get(share) if loaded is not None else None
     task_name, task, probe_name, encoder, probe = _components(config, shared[0] if shared else None)
     if shared:
+        say("loading data")   # the stage still starts (and names the job); the data is already here
         task, data, load_seconds = shared
     else:
         say("loading data")

@@ -25,6 +25,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 PRESENTATION_MODULES = (
     "probekit.cli",
     "probekit.report",
+    "probekit.summary",
     "probekit.dilution.report",
     "probekit.lm.cli",
     "probekit.lm.report",

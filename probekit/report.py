@@ -8,20 +8,15 @@ structure-dependent subset. :func:`ratio_table` computes it from whatever record
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from probekit.errors import ProbekitError
 from probekit.plotting import pyplot
+from probekit.summary import Format, metric_value, render, run_rows  # noqa: F401  (render, Format: public here too)
 
-Format = Literal["markdown", "csv", "latex"]
 _SUBSET = "structure_dependent"
-
-
-def _value(metric: dict | None) -> float:
-    return np.nan if not metric or metric.get("value") is None else float(metric["value"])
 
 
 def _flat_row(record: dict) -> dict:
@@ -39,18 +34,18 @@ def _flat_row(record: dict) -> dict:
         "seed": config["seed"],
         "layer": config.get("layer"),
         "lag": record.get("resolved", {}).get("task_params", {}).get("lag"),
-        "accuracy": _value(metrics.get("accuracy")),
+        "accuracy": metric_value(metrics.get("accuracy")),
         "accuracy_ci_low": metrics["accuracy"]["ci_low"],
         "accuracy_ci_high": metrics["accuracy"]["ci_high"],
-        "macro_f1": _value(metrics.get("macro_f1")),
-        "v_information_bits": _value(metrics.get("v_information_bits")),
+        "macro_f1": metric_value(metrics.get("macro_f1")),
+        "v_information_bits": metric_value(metrics.get("v_information_bits")),
         "v_information_ci_low": (metrics.get("v_information_bits") or {}).get("ci_low", np.nan),
         "v_information_ci_high": (metrics.get("v_information_bits") or {}).get("ci_high", np.nan),
-        "struct_accuracy": _value(subset.get("accuracy")),
-        "struct_macro_recall": _value(subset.get("macro_recall")),
+        "struct_accuracy": metric_value(subset.get("accuracy")),
+        "struct_macro_recall": metric_value(subset.get("macro_recall")),
         "struct_n": subset.get("n", 0),
-        "majority_accuracy": _value(majority.get("accuracy")),
-        "many_to_one_accuracy": _value(record.get("readouts", {}).get("many_to_one", {}).get("accuracy")),
+        "majority_accuracy": metric_value(majority.get("accuracy")),
+        "many_to_one_accuracy": metric_value(record.get("readouts", {}).get("many_to_one", {}).get("accuracy")),
         "selectivity": metrics.get("control", {}).get("selectivity", np.nan),
         "mdl_compression": metrics.get("mdl", {}).get("compression", np.nan),
         "curve": metrics.get("curve"),
@@ -59,7 +54,7 @@ def _flat_row(record: dict) -> dict:
                    else None),
     }
     for role, entry in metrics.get("per_class", {}).items():
-        row[f"acc_{role}"] = _value(entry)
+        row[f"acc_{role}"] = metric_value(entry)
     return row
 
 
@@ -362,62 +357,9 @@ def _half_lag(lags: np.ndarray, bits: np.ndarray) -> float:
     return float(lags[i - 1] + (bits[i - 1] - half) / (bits[i - 1] - bits[i]) * (lags[i] - lags[i - 1]))
 
 
-def render(frame: pd.DataFrame, fmt: Format = "markdown", digits: int = 3) -> str:
-    if frame.empty:
-        return "(no rows)"
-    rounded = frame.round(digits)
-    if fmt == "csv":
-        return rounded.to_csv(index=False)
-    if fmt == "latex":
-        return rounded.to_latex(index=False, float_format=f"%.{digits}f", na_rep="--")
-    # a missing value (e.g. an interval without its sentence error) reads "n/a", never "nan" or 0
-    shown = rounded.astype(object).where(rounded.notna(), None)
-    return shown.to_markdown(index=False, floatfmt=f".{digits}f", missingval="n/a")
-
-
 def run_table(record: dict) -> pd.DataFrame:
-    """The table `probekit run` prints: each metric with its 95% CI, and the baseline."""
-    metrics, majority = record["metrics"], record["baselines"]["majority"]
-    rows = []
-
-    def add(name: str, metric: dict | None, baseline: dict | None = None, n: int | None = None) -> None:
-        if not metric:
-            return
-        rows.append({"metric": name, "value": _value(metric), "ci95_low": metric.get("ci_low"),
-                     "ci95_high": metric.get("ci_high"), "majority_baseline": _value(baseline), "n_words": n})
-
-    add("accuracy", metrics["accuracy"], majority["accuracy"], metrics["n"])
-    if "cross_entropy_bits" in metrics:
-        add("cross-entropy (bits per word)", metrics["cross_entropy_bits"], None, metrics["n"])
-        add("label entropy H(Y) under the training distribution (bits per word)",
-            metrics["label_entropy_bits"], None, metrics["n"])
-        add("V-information H(Y) - cross-entropy (bits per word)", metrics["v_information_bits"], None,
-            metrics["n"])
-    add("macro-F1 (over roles)", metrics["macro_f1"], majority["macro_f1"], metrics["n"])
-    for name, subset in metrics.get("subsets", {}).items():
-        base = majority["subsets"].get(name, {})
-        add(f"{name}: accuracy", subset["accuracy"], base.get("accuracy"), subset["n"])
-        add(f"{name}: macro-average over roles", subset["macro_recall"], base.get("macro_recall"), subset["n"])
-    for role, entry in metrics["per_class"].items():
-        add(f"role {role}: accuracy", entry, majority["per_class"].get(role), entry["n"])
-    for mode, other in record.get("readouts", {}).items():
-        add(f"accuracy ({mode} readout)", other["accuracy"], None, other["n"])
-    if "v_information_bits" in metrics and "cross_entropy_bits" not in metrics:
-        add(f"V-information of the {metrics.get('n_clusters')} cluster labels about the labels (bits per word)",
-            metrics["v_information_bits"], None, metrics["n"])
-    for entry in metrics.get("curve", []):
-        for key, name in (("one_to_one", "one-to-one accuracy"), ("many_to_one", "many-to-one accuracy"),
-                          ("v_information_bits", "V-information (bits per word)")):
-            add(f"k = {entry['k']} clusters: {name}", entry[key], None, metrics["n"])
-    control = metrics.get("control")
-    if control:
-        add("control task: accuracy", control["accuracy"], None, control["n_test"])
-        add("selectivity (task - control accuracy)", {"value": control["selectivity"]}, None, control["n_test"])
-    mdl = metrics.get("mdl")
-    if mdl:
-        add("MDL online codelength (bits)", {"value": mdl["online_codelength_bits"]}, None, mdl["n"])
-        add("MDL compression (uniform / online)", {"value": mdl["compression"]}, None, mdl["n"])
-    return pd.DataFrame(rows)
+    """The table `probekit run` prints, as a frame (:func:`probekit.summary.run_rows`)."""
+    return pd.DataFrame(run_rows(record))
 
 
 PLOT_METRICS = {"v_information": ("v_information_bits", "V-information (bits per word)"),

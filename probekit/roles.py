@@ -17,13 +17,15 @@ surface position of the word relative to its governor. See :func:`structure_depe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Scheme = Literal["syntactic", "thematic"]
 
@@ -90,18 +92,23 @@ def _resolve_conjuncts(sentence: Sentence) -> tuple[list[int], list[str]]:
     return heads, rels
 
 
-def _clause_of(heads: list[int], rels: list[str]) -> np.ndarray:
-    """For each word, the 0-based index of the head of the clause it belongs to."""
+def _clause_of(heads: list[int], rels: list[str]) -> list[int]:
+    """For each word, the 0-based index of the head of the clause it belongs to.
+
+    Plain lists, not numpy: sentences are short, and per-element numpy indexing cost more than
+    the walk itself (the ``targets`` stage of a UD run; benchmarks/README.md)."""
     n = len(heads)
-    clause = np.full(n, -1, dtype=np.int64)
+    clause = [-1] * n
+    clausal = [_base(r) in CLAUSAL_RELATIONS for r in rels]
     for i in range(n):
         path, node = [], i
-        while clause[node] < 0 and _base(rels[node]) not in CLAUSAL_RELATIONS and heads[node] > 0 and len(path) <= n:
+        while clause[node] < 0 and not clausal[node] and heads[node] > 0 and len(path) <= n:
             path.append(node)
             node = heads[node] - 1
         top = clause[node] if clause[node] >= 0 else node
         clause[node] = top
-        clause[path] = top
+        for j in path:
+            clause[j] = top
     return clause
 
 
@@ -119,7 +126,11 @@ def structure_dependent(sentence: Sentence, roles: list[str], scheme: Scheme = "
     3. *voice* (thematic scheme only): a passive subject or a by-phrase agent, whose
        thematic role is the reverse of what its position says in the active voice.
     """
-    heads, rels = _resolve_conjuncts(sentence)
+    return _flags(*_resolve_conjuncts(sentence), roles, scheme)
+
+
+def _flags(heads: list[int], rels: list[str], roles: list[str], scheme: Scheme) -> np.ndarray:
+    """:func:`structure_dependent` from the conj-resolved heads and relations."""
     clause = _clause_of(heads, rels)
     arguments = ARGUMENT_ROLES[scheme]
     flags = np.zeros(len(heads), dtype=bool)
@@ -128,8 +139,8 @@ def structure_dependent(sentence: Sentence, roles: list[str], scheme: Scheme = "
             continue
         governor = heads[i] - 1
         low, high = sorted((i, governor))
-        between = clause[low + 1 : high]
-        separated = bool(np.any(between != clause[governor]))
+        own = clause[governor]
+        separated = any(c != own for c in clause[low + 1 : high])
         base = _base(rels[i])
         non_canonical = (base in ("nsubj", "csubj") and i > governor) or (base in ("obj", "iobj") and i < governor)
         voice = scheme == "thematic" and rels[i] in _PASSIVE_VOICE
@@ -160,16 +171,20 @@ def corpus_roles(corpus: Corpus, scheme: Scheme = "syntactic") -> RoleLabels:
     index = {name: i for i, name in enumerate(names)}
     labels = np.empty(corpus.n_tokens, dtype=np.int64)
     flags = np.empty(corpus.n_tokens, dtype=bool)
+    role_of: dict[str, str] = {}   # relation -> role, looked up once per distinct relation
     for sentence, start in zip(corpus.sentences, corpus.offsets[:-1]):
-        roles = sentence_roles(sentence, scheme)
+        heads, rels = _resolve_conjuncts(sentence)
+        roles = [role_of[r] if r in role_of else role_of.setdefault(r, relation_role(r, scheme)) for r in rels]
         stop = start + len(roles)
         labels[start:stop] = [index[r] for r in roles]
-        flags[start:stop] = structure_dependent(sentence, roles, scheme)
+        flags[start:stop] = _flags(heads, rels, roles, scheme)
     return RoleLabels(labels=labels, names=names, structure_dependent=flags, scheme=scheme)
 
 
-def role_counts(roles: RoleLabels) -> pd.DataFrame:
+def role_counts(roles: RoleLabels) -> "pd.DataFrame":
     """Words per role, and how many of them are structure-dependent (``probekit data stats``)."""
+    import pandas as pd   # a table for reports; the tasks themselves never need pandas
+
     n = len(roles.names)
     return pd.DataFrame({
         "role": list(roles.names),

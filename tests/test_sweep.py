@@ -320,3 +320,20 @@ def test_each_record_counts_its_own_runs_feature_cache_use(tmp_path, tiny_gpt2):
     outcomes = sweep.run(tmp_path / "runs", cache=FeatureCache(tmp_path / "cache"))
     uses = [r["data"]["feature_cache"] for o in outcomes for r in o.records]
     assert len(uses) == 3 and all(use["hits"] + use["misses"] == 2 for use in uses)
+
+
+def test_one_job_in_process_loads_its_data_once(tmp_path, monkeypatch):
+    """`probekit run`'s single job reuses the data the sweep's check loaded (the grammar corpus
+    was generated twice before); several jobs still load per job, as before."""
+    from probekit.tasks.roles import GrammarRolesTask
+
+    calls = []
+    load = GrammarRolesTask.load
+    monkeypatch.setattr(GrammarRolesTask, "load", lambda self: calls.append(1) or load(self))
+    base = RunConfig(encoder="type", task="roles", task_options={"n_train": 30, "n_test": 10})
+    outcomes = Sweep([base]).run(tmp_path / "one", LocalExecutor(1), force=True)
+    assert [o.status for o in outcomes] == ["done"] and len(calls) == 1
+    assert outcomes[0].records[0]["timings_s"]["load"] >= 0
+    calls.clear()
+    outcomes = Sweep(expand(base, seeds=[0, 1])).run(tmp_path / "two", LocalExecutor(1), force=True)
+    assert [o.status for o in outcomes] == ["done", "done"] and len(calls) == 3

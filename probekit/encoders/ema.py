@@ -16,15 +16,14 @@ afterwards (the recurrence is linear).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-import numba
 import numpy as np
-import scipy.sparse
 
 from probekit import options
 from probekit.corpus import Corpus
@@ -95,8 +94,7 @@ def _sentence_starts(offsets: np.ndarray, n_rows: int) -> np.ndarray:
     return np.repeat(offsets[:-1], np.diff(offsets))
 
 
-@numba.njit(nogil=True, cache=True)
-def _ema_kernel(X, rates, starts_here, out):  # pragma: no cover - compiled; tested through ema_trace
+def _ema_loop(X, rates, starts_here, out):  # pragma: no cover - compiled; tested through ema_trace
     """``out[t, r*d + j]`` = trace of rate ``rates[r]`` of column j at row t (float64 state)."""
     n, d = X.shape
     h = np.zeros(rates.shape[0] * d)
@@ -110,6 +108,15 @@ def _ema_kernel(X, rates, starts_here, out):  # pragma: no cover - compiled; tes
                 value = keep * h[r * d + j] + a * X[t, j]
                 h[r * d + j] = value
                 out[t, r * d + j] = value
+
+
+@functools.cache
+def _ema_kernel():
+    """``_ema_loop`` compiled by numba (on first use: importing numba costs about 0.6 s of start-up,
+    which only an encoding needs; the machine code itself comes from numba's on-disk cache)."""
+    import numba
+
+    return numba.njit(nogil=True, cache=True)(_ema_loop)
 
 
 def ema_traces(X: np.ndarray, rates: tuple[float, ...], offsets: np.ndarray | None = None, reset: bool = True,
@@ -137,10 +144,11 @@ def ema_traces(X: np.ndarray, rates: tuple[float, ...], offsets: np.ndarray | No
     if workers is None:
         workers = min(os.cpu_count() or 1, _MAX_WORKERS) if n * d >= _PARALLEL_VALUES else 1
     parts = _row_parts(n, offsets if starts is not None else None, max(1, int(workers)))
+    kernel = _ema_kernel()
 
     def trace_part(part: tuple[int, int]) -> None:
         a, b = part
-        _ema_kernel(X[a:b], rates_array, starts_here[a:b], out[a:b])
+        kernel(X[a:b], rates_array, starts_here[a:b], out[a:b])
 
     if len(parts) == 1:
         trace_part(parts[0])
@@ -270,6 +278,8 @@ def hebbian_table(ids: np.ndarray, offsets: np.ndarray, n_types: int, dim: int,
     counts = np.bincount(ids, minlength=n_types).astype(np.float64)
     seen = counts > 0
     # type-by-token incidence matrix: (A @ C)[w] = sum of the rows of C where word w occurs
+    import scipy.sparse
+
     incidence = scipy.sparse.csr_matrix((np.ones(n), (ids, np.arange(n))), shape=(n_types, n))
     directions = ("left",) if context == "left" else ("left", "right")
     weights = counts / max(counts.sum(), 1.0)

@@ -4,6 +4,12 @@ A probe is a scikit-learn style estimator: options are typed keyword parameters 
 ``__init__`` that are stored unchanged (so the registry can check and coerce them, and
 ``get_params`` / ``clone`` work), and everything learned in ``fit`` gets a trailing underscore.
 
+``get_params`` / ``set_params`` are written here (from ``__init__``'s signature, as
+scikit-learn's ``BaseEstimator`` derives them) rather than inherited: importing
+``sklearn.base`` loads scikit-learn and most of scipy (about 2 s), which every run paid just to
+register the probes, also runs whose probe never touches scikit-learn (the linear probe).
+``sklearn.base.clone`` works on these probes unchanged (it needs only ``get_params``).
+
 Supervised probes implement ``fit(X, y, n_classes=None)``, ``predict(X)`` and
 ``predict_proba(X)``. ``X`` is a float32 matrix (one row per token), ``y`` int64 labels in
 ``0..K-1``. ``n_classes`` is the size of the whole label set (K): ``predict_proba`` always
@@ -17,18 +23,17 @@ Unsupervised probes (``unsupervised = True``, e.g. the Hebbian readout) implemen
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
-
 from probekit import options
 from probekit.errors import ProbekitError
 from probekit.threads import one_torch_thread, single_threaded  # noqa: F401  (the probes' thread limits)
 
 
-class Probe(BaseEstimator):
+class Probe:
     """Base class of all probes (supervised unless ``unsupervised`` is True)."""
 
     #: True for probes that never see labels in ``fit`` (they output cluster ids).
@@ -36,6 +41,43 @@ class Probe(BaseEstimator):
 
     #: The registered name (set by subclasses; used in error messages).
     probe_name: str = "probe"
+
+    # -- the estimator contract: options are __init__'s parameters, stored unchanged --------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """Names of ``__init__``'s keyword parameters, sorted (scikit-learn's order)."""
+        if cls.__init__ is object.__init__:
+            return []
+        params = inspect.signature(cls.__init__).parameters.values()
+        if any(p.kind == p.VAR_POSITIONAL for p in params):
+            raise TypeError(f"{cls.__name__}.__init__ must not take *args: probe options are named")
+        return sorted(p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The options, ``{name: value}`` (``deep`` also lists nested estimators' options)."""
+        out: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> "Probe":
+        """Set options by name (unknown names are an error); returns the probe."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for probe {self.probe_name!r}; valid: {valid}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        """``LinearProbe(C=0.1)``: the class and the options that differ from their defaults."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{name}={value!r}" for name, value in self.get_params(deep=False).items()
+                   if repr(value) != repr(defaults[name].default)]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     # -- option checking -------------------------------------------------------------------
     def _check_options(self) -> None:

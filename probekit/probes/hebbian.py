@@ -33,18 +33,17 @@ k); the run scores every k (docs/probes.md, "The readout curve").
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import PCA
-from sklearn.mixture import GaussianMixture
-from sklearn.preprocessing import StandardScaler
 
 from probekit.errors import ProbekitError
 from probekit.probes.base import Probe
 from probekit.threads import single_threaded
 from probekit.registry import register_probe
+
+if TYPE_CHECKING:   # scikit-learn is imported where it is used: registering the probe stays cheap
+    from sklearn.cluster import MiniBatchKMeans
 
 #: Principal directions whose variance is below this fraction of the largest are dropped
 #: before whitening (they are degenerate: duplicated or constant feature combinations).
@@ -108,6 +107,8 @@ def _gmm_method(probe: "HebbianProbe", Z: np.ndarray, k: int, seed: int) -> Call
     """A Gaussian mixture with a diagonal covariance per component (EM, k-means initialised):
     unlike k-means each cluster weighs every direction by its own spread, so a cluster of one
     word class can ignore the directions along which its words differ."""
+    from sklearn.mixture import GaussianMixture
+
     gmm = GaussianMixture(k, covariance_type="diag", max_iter=int(probe.max_epochs), n_init=1,
                           reg_covar=1e-4, random_state=seed).fit(Z)
     return gmm.predict
@@ -255,6 +256,8 @@ class HebbianProbe(Probe):
                       "clusters; drop -P clusters, or drop -P two_level=true for the readout curve)")
 
     def _kmeans(self, Z: np.ndarray, k: int, random_state: int) -> MiniBatchKMeans:
+        from sklearn.cluster import MiniBatchKMeans
+
         return MiniBatchKMeans(
             n_clusters=k,
             batch_size=int(self.batch_size),
@@ -286,6 +289,9 @@ class HebbianProbe(Probe):
             raise ProbekitError(
                 f"the hebbian probe needs at least n_classes_level1={k1} training rows, got {n}"
             )
+        from sklearn.decomposition import PCA
+        from sklearn.preprocessing import StandardScaler
+
         self.n_features_in_ = X.shape[1]
         self.scaler_ = StandardScaler(with_std=bool(self.standardize)).fit(X)
         Z = self.scaler_.transform(X).astype(np.float32, copy=False)

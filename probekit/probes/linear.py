@@ -19,11 +19,10 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from probekit.probes.base import Probe, align_proba
 from probekit.probes.softmax import Standardiser, covariance_eigen, fit_softmax, preconditioner, softmax_proba
-from probekit.threads import one_torch_thread
+from probekit.threads import single_threaded
 from probekit.registry import register_probe
 
 
@@ -90,7 +89,7 @@ class LinearProbe(Probe):
             return self
         index = np.searchsorted(self.present_classes_, y)   # labels among the present classes
         self._eigen = covariance_eigen(X, self.scaler_)
-        with one_torch_thread():
+        with single_threaded():
             if self.C_grid is None:
                 self.C_, self.C_path_ = float(self.C), {}
                 model = self._fit(X, index, self.C_)
@@ -100,6 +99,8 @@ class LinearProbe(Probe):
         self.n_iter_ = model.n_iter
         self.converged_ = model.converged
         if not self.converged_:
+            from sklearn.exceptions import ConvergenceWarning   # scikit-learn's class, loaded only to warn
+
             warnings.warn(
                 f"linear probe: L-BFGS stopped at max_iter={self.max_iter} before converging "
                 f"(tol={self.tol}); raise max_iter or lower C.",

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from probekit.errors import ProbekitError
 
@@ -80,6 +79,8 @@ class ClusterReadout:
         table = np.zeros((n_clusters, n_labels), dtype=np.int64)
         np.add.at(table, (clusters, labels), 1)
         sizes = table.sum(axis=1)
+
+        from scipy.optimize import linear_sum_assignment   # scipy.optimize loads on first use
 
         rows, cols = linear_sum_assignment(table, maximize=True)
         one_to_one = np.full(n_clusters, -1, dtype=np.int64)

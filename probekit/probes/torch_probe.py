@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
 from probekit.early_stopping import BestEpoch
 from probekit.probes.base import Probe
@@ -56,6 +55,8 @@ class TorchProbe(Probe):
         self.n_classes_ = n_classes
         self.classes_ = np.arange(n_classes)
         with one_torch_thread():
+            from sklearn.preprocessing import StandardScaler   # scikit-learn loads when a probe fits
+
             self.scaler_ = StandardScaler().fit(X)
             Xs = torch.from_numpy(self.scaler_.transform(X).astype(np.float32, copy=False))
             yt = torch.from_numpy(y)

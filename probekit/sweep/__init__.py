@@ -110,10 +110,11 @@ class Sweep:
     def ids(self) -> list[str]:
         return [record_key(config) for config in self.configs]
 
-    def validate(self) -> None:
+    def validate(self) -> dict:
         """Check every config before anything runs: names and options first (no data loaded), then
         the settings that need the data (a training size above the corpus, a lag past the longest
-        sentence), each distinct task loaded once. The first bad one is an error naming its job."""
+        sentence), each distinct task loaded once. The first bad one is an error naming its job.
+        Returns the loaded data (``prepare``'s ``loaded``), for a run in this process to reuse."""
         for index, config in enumerate(self.configs, 1):
             try:
                 check_config(config)
@@ -125,6 +126,7 @@ class Sweep:
                 prepare(config, loaded=loaded)
             except ProbekitError as exc:
                 raise ProbekitError(f"job {index} of {len(self.configs)} ({job_label(config)}): {exc}") from None
+        return loaded
 
     def existing(self, out: str | Path = DEFAULT_RESULTS_DIR) -> dict[int, list[dict]]:
         """The jobs (by index) whose records are in ``out`` and were made by this code."""
@@ -144,7 +146,7 @@ class Sweep:
         ``progress`` is called once per finished job; ``stage`` gets the stage messages of a job run
         in this process (a serial local executor), as ``probekit run`` prints them.
         """
-        self.validate()
+        loaded = self.validate()
         executor = executor or make_executor("local", 1)
         reuse = {} if force else self.existing(out)
         outcomes: dict[int, JobOutcome] = {}
@@ -154,7 +156,11 @@ class Sweep:
                 progress(outcomes[index])
         todo = [i for i in range(len(self.configs)) if i not in reuse]
         in_process = executor.name == "local" and executor.jobs == 1
-        compute = functools.partial(_compute, cache=cache, progress=stage if in_process else None)
+        # One job in this process (`probekit run`): it reuses the data validate() just loaded
+        # rather than generating or reading it a second time. Not for several jobs: that would
+        # hold every task's data for the whole sweep.
+        shared = loaded if in_process and len(todo) == 1 else None
+        compute = functools.partial(_compute, cache=cache, progress=stage if in_process else None, loaded=shared)
         for position, result in executor.run(compute, [self.configs[i] for i in todo], wants_gpu):
             index = todo[position]
             if isinstance(result, Failure):
@@ -168,9 +174,11 @@ class Sweep:
         return [outcomes[i] for i in sorted(outcomes)]
 
 
-def _compute(config: RunConfig, cache=None, progress=None) -> list[dict]:
-    """A worker's job: the records of one config (the driver writes them)."""
-    return run_all(config, progress=progress, cache=cache)
+def _compute(config: RunConfig, cache=None, progress=None, loaded: dict | None = None) -> list[dict]:
+    """A worker's job: the records of one config (the driver writes them); ``loaded``: data
+    already loaded in this process (see :func:`probekit.experiment.prepare`)."""
+    prepared = prepare(config, progress, loaded) if loaded is not None else None
+    return run_all(config, progress=progress, cache=cache, prepared=prepared)
 
 
 def wants_gpu(config: RunConfig) -> bool:
