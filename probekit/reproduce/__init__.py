@@ -54,7 +54,7 @@ from typing import Callable, Iterable
 from probekit.errors import ProbekitError
 from probekit.reproduce.check import page_differences, record_problems
 from probekit.reproduce.content import (
-    DILUTION_SECTION, EMPIRICAL, IDENTITY_SECTION, LADDER_SECTION, THEORY, bound_table, dilution_jobs,
+    DILUTION_SECTION, EMPIRICAL, IDENTITY_SECTION, LADDER_SECTION, THEORY, dilution_jobs,
     dilution_report, identity_jobs, identity_report, ladder_jobs, ladder_report,
 )
 from probekit.reproduce.lm import LM_SECTION
@@ -73,6 +73,18 @@ from probekit.reproduce.suite import (
 )
 from probekit.reproduce.tables import aggregate, fmt_ci, plot_against_lag, ratio_interval, role_rows, seed_interval
 
+
+
+def __getattr__(name: str):
+    """``bound_table``, imported on first use. Its module (probekit.dilution.theory) loads
+    scipy.stats and scipy.integrate (about 2 s), which the driver of ``probekit reproduce`` (it
+    lists jobs and writes pages) never needs; only the worker that runs the bound job does. The
+    bound records name their job ``probekit.reproduce.bound_table``, so the name stays here."""
+    if name == "bound_table":
+        from probekit.dilution.theory import bound_table
+
+        return bound_table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BIGRU", "BUDGETS", "check", "DEFAULT_OUT", "DEFAULT_SEEDS", "DILUTION_SECTION", "EMA_HEBB_LINEAR", "EMA_LINEAR",

@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import pandas as pd
 
-from probekit.dilution.theory import bound_table  # noqa: F401  (jobs import it from probekit.reproduce)
 from probekit.reproduce.suite import (
     Budget, Claim, FunctionJob, Job, Section, SectionReport, WithSetup, function_table,
 )
