@@ -167,7 +167,7 @@ def lm_report(records: list[dict], budget: Budget) -> SectionReport:
         if not searched.empty:
             report.tables["learning-rates"] = _lr_table(searched)
         report.figures["lr"] = "; ".join(f"{r.model} {_lr(r)}" for _, r in final.iterrows())
-        edges = [(r.model, _edge(r)) for _, r in final.iterrows() if _edge(r)]
+        edges = [(r.model, edge) for _, r in final.iterrows() if (edge := _edge(r))]
         if edges:
             report.notes.append("**Learning rate at an edge of the grid:** " + "; ".join(
                 f"{model} chose {edge}" for model, edge in edges) + ". The best rate may lie beyond the grid: "
