@@ -154,6 +154,22 @@ def default_cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "probekit"
 
 
+@contextlib.contextmanager
+def exclusive_lock(path: Path):
+    """An exclusive ``flock`` on ``path`` for the ``with`` block (released by the OS if the process
+    dies): parallel workers that need the same expensive input (a model) make it once, the first
+    under the lock, the others waiting and then reusing it."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from probekit.errors import ProbekitError
 from probekit.experiment import RunConfig
+from probekit.io import exclusive_lock
 
 #: Sources of the identity study (task option ``source``).
 IDENTITY_SOURCES = ("ud", "random")
@@ -60,15 +61,38 @@ def default_local_gpt2_dir() -> Path:
     return default_cache_root() / "models" / f"gpt2-random-{shape}-seed0"
 
 
-def local_gpt2_ref() -> str:
+def local_gpt2_ref(build: bool = True) -> str:
     """The default local GPT-2 as a cache reference (``cache:models/...``), built if missing.
 
     Studies and the reproduction suite name it this way, so that a record's config, and so its
     id, is the same on every machine whatever its cache root (``-E model=`` accepts the form).
+    ``build=False`` only names it: the reproduction suite builds it in a setup job
+    (:func:`local_gpt2` under its lock) in whichever worker needs it first, so the driver never
+    imports torch and transformers (seconds) before the first job starts.
     """
     from probekit.cache import cache_ref
 
-    return cache_ref(local_gpt2())
+    return cache_ref(local_gpt2() if build else default_local_gpt2_dir())
+
+
+def check_resources(function: str, kwargs: dict) -> None:
+    """The GPT-2 tokenizer files a :func:`local_gpt2` setup call needs, unless the model is there
+    (``probekit reproduce`` checks every job's inputs before it runs anything)."""
+    if function != "local_gpt2":
+        return
+    target = Path(kwargs["path"]) if kwargs.get("path") is not None else default_local_gpt2_dir()
+    if not _is_saved_model(target):
+        _check_tokenizer(Path(kwargs["tokenizer"]) if kwargs.get("tokenizer") is not None else _shared_tokenizer())
+
+
+def _is_saved_model(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
+
+
+def _check_tokenizer(folder: Path) -> None:
+    if not (folder / "vocab.json").is_file() or not (folder / "merges.txt").is_file():
+        raise ProbekitError(f"GPT-2 tokenizer files (vocab.json, merges.txt) not found in {folder}; "
+                            f"set PROBEKIT_GPT2_TOKENIZER to the folder that holds them.")
 
 
 def local_gpt2(path: str | Path | None = None, tokenizer: str | Path | None = None, seed: int = 0) -> str:
@@ -81,15 +105,22 @@ def local_gpt2(path: str | Path | None = None, tokenizer: str | Path | None = No
     build never leaves a half-written model. A folder that already holds a model is reused.
     """
     target = Path(path) if path is not None else default_local_gpt2_dir()
-    if (target / "config.json").is_file() and (target / "tokenizer.json").is_file():
+    if _is_saved_model(target):
         return str(target)
-    if target.exists() and any(target.iterdir()):
-        raise ProbekitError(f"{target} exists and is not a saved model (no config.json / tokenizer.json); "
-                            f"remove it or give another folder for the local GPT-2.")
-    tokenizer_dir = Path(tokenizer) if tokenizer is not None else _shared_tokenizer()
-    if not (tokenizer_dir / "vocab.json").is_file() or not (tokenizer_dir / "merges.txt").is_file():
-        raise ProbekitError(f"GPT-2 tokenizer files (vocab.json, merges.txt) not found in {tokenizer_dir}; "
-                            f"set PROBEKIT_GPT2_TOKENIZER to the folder that holds them.")
+    with exclusive_lock(target.with_name(target.name + ".lock")):   # parallel workers build it once
+        if _is_saved_model(target):
+            return str(target)
+        if target.exists() and any(target.iterdir()):
+            raise ProbekitError(f"{target} exists and is not a saved model (no config.json / tokenizer.json); "
+                                f"remove it or give another folder for the local GPT-2.")
+        tokenizer_dir = Path(tokenizer) if tokenizer is not None else _shared_tokenizer()
+        _check_tokenizer(tokenizer_dir)
+        _build_gpt2(target, tokenizer_dir, seed)
+    return str(target)
+
+
+def _build_gpt2(target: Path, tokenizer_dir: Path, seed: int) -> None:
+    """Save a random GPT-2 of :data:`LOCAL_GPT2_SHAPE` and the tokenizer to ``target`` atomically."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
@@ -107,19 +138,19 @@ def local_gpt2(path: str | Path | None = None, tokenizer: str | Path | None = No
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return str(target)
 
 
 def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_path: str | Path | None = None,
-                           lags: tuple[int, ...] | None = None, encoders: tuple[str, ...] | None = None
-                           ) -> list[RunConfig]:
+                           lags: tuple[int, ...] | None = None, encoders: tuple[str, ...] | None = None,
+                           build: bool = True) -> list[RunConfig]:
     """The identity study on one ``source`` (``ud`` or ``random``): one config per
     (encoder, seed, lag), five encoders, the linear probe with held-out C.
 
     ``quick`` shrinks the data, the lags, the bootstrap and the GRU's training (a smoke test of
     the whole pipeline, not figures to report). ``encoders`` keeps only those of the five (all when
-    None). Unless ``encoders`` leaves GPT-2 out, calling this builds the local GPT-2
-    (:func:`local_gpt2`) if it is not there yet (it needs the GPT-2 tokenizer files).
+    None). Unless ``encoders`` leaves GPT-2 out or ``build`` is false (the caller builds it
+    before the runs, as ``probekit reproduce`` does in a setup job), calling this builds the local
+    GPT-2 (:func:`local_gpt2`) if it is not there yet (it needs the GPT-2 tokenizer files).
     """
     if source not in IDENTITY_SOURCES:
         raise ProbekitError(f"identity study source {source!r}: choose one of {', '.join(IDENTITY_SOURCES)}.")
@@ -128,7 +159,7 @@ def identity_study_configs(source: str, quick: bool = False, seeds=(0,), gpt2_pa
         raise ProbekitError(f"identity study seeds must be non-negative integers, got {seeds!r}.")
     lags = tuple(lags) if lags is not None else (IDENTITY_LAGS_QUICK if quick else IDENTITY_LAGS)
     keep = set(("ema", "gru-lm", "gpt2", "type", "random") if encoders is None else encoders)
-    model = (local_gpt2(gpt2_path) if gpt2_path is not None else local_gpt2_ref()) if "gpt2" in keep else None
+    model = (local_gpt2(gpt2_path) if gpt2_path is not None else local_gpt2_ref(build)) if "gpt2" in keep else None
     # Cap the encoders' own vocabularies (the rest share their unknown bucket) so that training
     # words, like test words, include unknowns: with every training type known, the probe never
     # saw the unknown vector and was confidently wrong on the test words that carry it (EWT, 1,000

@@ -152,7 +152,8 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     from probekit.cache import cache_ref
     from probekit.lm.store import hf_path
     from probekit.reproduce import identity_jobs, ladder_jobs
-    from probekit.reproduce.content import RANDOM_GPT2, TRAINED_GPT2, gpt2_label
+    from probekit.experiment import RunConfig
+    from probekit.reproduce.content import LOCAL_GPT2, RANDOM_GPT2, TRAINED_GPT2, gpt2_label
     from probekit.reproduce.lm import model_spec
     from probekit.reproduce.suite import WithSetup
 
@@ -165,9 +166,11 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
         ref = cache_ref(hf_path(**spec))
         assert ref.startswith("cache:lm/")
         jobs = identity_jobs(budget, seeds)
-        trained = [j for j in jobs if isinstance(j, WithSetup)]
-        random = [j for j in jobs if not isinstance(j, WithSetup) and j.encoder == "gpt2"]
+        trained = [j for j in jobs if isinstance(j, WithSetup) and j.setup != LOCAL_GPT2]
+        random = [j.job for j in jobs if isinstance(j, WithSetup) and j.setup == LOCAL_GPT2]
         assert trained and len(trained) == len(random)
+        assert all(j.encoder == "gpt2" for j in random)
+        assert not any(isinstance(j, RunConfig) and j.encoder in ("gpt2", "hf") for j in jobs)   # all after a setup
         for job, control in zip(trained, random):
             assert (job.setup.module, job.setup.function, job.setup.kwargs) == ("probekit.lm.store", "trained_folder", spec)
             assert job.job.encoder == "hf" and job.job.encoder_options["model"] == ref
@@ -183,8 +186,10 @@ def test_identity_and_ladder_read_the_lm_sections_trained_gpt2_and_keep_the_rand
     ladders = ladder_jobs(BUDGETS["full"], (0,))
     labels = [j.job.label if isinstance(j, WithSetup) else j.label for j in ladders]
     assert f"probe ladder {TRAINED_GPT2} | seed 0" in labels and f"probe ladder {RANDOM_GPT2} | seed 0" in labels
-    setup = [j for j in ladders if isinstance(j, WithSetup)]
+    setup = [j for j in ladders if isinstance(j, WithSetup) and j.setup != LOCAL_GPT2]
     assert [j.job.kwargs["encoder"] for j in setup] == ["hf"]
+    assert [j.job.label for j in ladders if isinstance(j, WithSetup) and j.setup == LOCAL_GPT2] == \
+        [f"probe ladder {RANDOM_GPT2} | seed 0"]
     assert len(setup[0].job.kwargs["task_options"]["random_words"]) == setup[0].job.kwargs["task_options"]["random_types"]
     assert setup[0].setup.kwargs == model_spec(BUDGETS["full"], (0,))
 

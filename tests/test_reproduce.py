@@ -275,15 +275,22 @@ def test_missing_inputs_stop_the_suite_before_any_job_and_each_is_named_once(tmp
 
 
 def test_only_one_section_runs_without_the_resources_of_the_others(tmp_path, monkeypatch):
-    """--only dilution on a machine without the GPT-2 tokenizer: the identity section, whose job list
-    needs it, is reported as not available here instead of stopping the run."""
+    """--only dilution on a machine without the GPT-2 tokenizer: the identity section is listed
+    without building the local GPT-2 (a setup job builds it), so it is reported as not run yet
+    instead of stopping the run; asked for, it stops before any job with the tokenizer named."""
     monkeypatch.setenv("PROBEKIT_GPT2_TOKENIZER", str(tmp_path / "no-tokenizer"))
     monkeypatch.setenv("PROBEKIT_CACHE", str(tmp_path / "cache"))     # no random GPT-2 built before either
     monkeypatch.setattr(rp, "SECTIONS", (rp.IDENTITY_SECTION, rp.DILUTION_SECTION))
     with_gpt2 = replace(SMOKE, identity_encoders=None)    # every encoder of the study, GPT-2 among them
     outcomes = {o.section.name: o for o in rp.reproduce(with_gpt2, seeds=(0,), out=tmp_path, only=["dilution"])}
     assert outcomes["dilution"].status == "done"
-    assert outcomes["identity"].status.startswith("not available here:") and "no-tokenizer" in outcomes["identity"].status
+    assert outcomes["identity"].status.startswith("incomplete: 0 of")
+    assert not (tmp_path / "cache" / "models").exists()    # listing built nothing
+    ran = []
+    monkeypatch.setattr(rp.suite, "execute", lambda job, cache=None: ran.append(job) or [])
+    with pytest.raises(ProbekitError, match="no-tokenizer"):
+        rp.reproduce(with_gpt2, seeds=(0,), out=tmp_path / "identity", only=["identity"])
+    assert ran == [] and not (tmp_path / "identity" / "records").exists()
 
 
 def test_ratio_interval_and_placeholders():

@@ -107,3 +107,41 @@ def test_each_section_is_handed_over_once_when_its_own_jobs_are_done(tmp_path):
                            (name, [r["rows"][0]["name"] for r in records], outcome.computed, outcome.reused)))
     assert sorted(handed) == [("other", ["c"], 1, 0), ("sched", ["a", "b"], 0, 2)]
     assert {name: len(records) for name, (records, _) in ran.items()} == {"sched": 2, "other": 1}
+
+
+def test_a_page_being_written_does_not_hold_up_the_next_job(tmp_path):
+    """section_done runs beside the jobs: the first section's page waits for a job of the second
+    section, which can only run if handing out jobs goes on while that page is written (called
+    inline, the page would wait out its timeout and see nothing)."""
+    import threading
+
+    log = tmp_path / "log"
+    first, second = _section(log, ["a"]), _section(log, ["b"])
+    second = Section("other", "other", (), second.jobs, second.report)
+    seen = []
+
+    def page(name, records, outcome):
+        if name == "sched":
+            deadline = threading.Event()
+            for _ in range(100):   # up to 10 s for the other section's job to run
+                if log.is_file() and "b" in _ran(log):
+                    break
+                deadline.wait(0.1)
+            seen.append(_ran(log))
+
+    run_sections([first, second], QUICK, (0,), tmp_path / "out", section_done=page)
+    assert seen == [["a", "b"]]
+
+
+def test_an_error_while_writing_a_page_is_raised_after_the_jobs(tmp_path):
+    log = tmp_path / "log"
+    first, second = _section(log, ["a"]), _section(log, ["b"])
+    second = Section("other", "other", (), second.jobs, second.report)
+
+    def broken(name, records, outcome):
+        raise ProbekitError(f"cannot write the page of {name}")
+
+    with pytest.raises(ProbekitError, match="cannot write the page of sched"):
+        run_sections([first, second], QUICK, (0,), tmp_path / "out", section_done=broken)
+    assert sorted(_ran(log)) == ["a", "b"]     # the jobs still ran, and their records are kept
+    assert len(list(records_dir(tmp_path / "out", "other").glob("*.json"))) == 1

@@ -106,3 +106,44 @@ def test_probe_params_behave_like_scikit_learns():
             probe.set_params(no_such_option=1)
     linear = registry.probes.create("linear").set_params(C=0.25)
     assert linear.C == 0.25 and repr(linear) == "LinearProbe(C=0.25)"
+
+
+def test_listing_the_reproduce_jobs_loads_no_heavy_library(tmp_path):
+    """The driver of ``probekit reproduce`` lists every job before the first runs: naming the trained
+    models (``TrainConfig``) and the local random GPT-2 (built later, in a setup job) must not load
+    torch or transformers, nor the dilution section scipy.stats (it cost about 20 s of the quick
+    suite's start on a busy machine, while both workers waited)."""
+    seen = loaded_after("""
+from probekit.lm.train import TrainConfig
+TrainConfig(corpus="wikitext2", arch="gpt2", predictor="mlp")
+note("a training config")
+from probekit.reproduce import BUDGETS, SECTIONS
+from probekit.reproduce.suite import WithSetup
+for section in SECTIONS:
+    if section.name not in ("identity", "lm"):   # these two read WikiText's vocabulary
+        section.missing()
+        section.jobs(BUDGETS["quick"], (0,))
+note("listing")
+from probekit.reproduce.content import ladder_jobs
+assert any(isinstance(job, WithSetup) and job.setup.function == "local_gpt2"
+           for job in ladder_jobs(BUDGETS["full"], (0,)))
+note("ladder")
+""", tmp_path)
+    seen = {label: [m for m in found if m != "pandas"] for label, found in seen.items()}   # reproduce's tables
+    assert seen == {"a training config": [], "listing": [], "ladder": []}
+
+
+def test_the_built_in_lm_names_are_the_registered_ones():
+    """TrainConfig checks these names without importing the registries' module: they must be
+    exactly what probekit.lm.models registers (a name only the shortcut knew would pass the check
+    and fail at training)."""
+    import pytest
+
+    from probekit.errors import ProbekitError
+    from probekit.lm.models import architectures, predictors
+    from probekit.lm.train import BUILT_IN_ARCHITECTURES, BUILT_IN_PREDICTORS, TrainConfig
+
+    assert set(BUILT_IN_ARCHITECTURES) <= set(architectures.names())
+    assert set(BUILT_IN_PREDICTORS) <= set(predictors.names())
+    with pytest.raises(ProbekitError, match="gpt2"):
+        TrainConfig(corpus="wikitext2", arch="gtp2")   # a typo still gets the registry's did-you-mean

@@ -26,9 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.integrate
-import scipy.optimize
-import scipy.stats
 
 from probekit.encoders.ema import check_rates, rate_name
 from probekit.errors import ProbekitError
@@ -195,6 +192,9 @@ def fano_accuracy_ceiling(bits: np.ndarray, vocab_size: int) -> np.ndarray:
     The right side of the first grows with ``P_e`` up to ``1 - 1/V``, so the smallest error
     consistent with ``I`` bits solves ``h(P_e) + P_e log2(V - 1) = log2 V - I``.
     """
+    import scipy.optimize   # scipy's submodules cost seconds of start-up; only these tables need them
+    import scipy.stats
+
     bits = np.atleast_1d(np.asarray(bits, dtype=float))
     log_v = math.log2(vocab_size)
     out = np.empty_like(bits)
@@ -223,6 +223,9 @@ def nearest_codeword_accuracy(sir: np.ndarray, bank: TraceBank, n_trials: int = 
     types per lag and ``n_trials`` noisy tokens, seeded (``"mc"``). Returns the accuracies
     and the method name.
     """
+    import scipy.integrate
+    import scipy.stats
+
     sir = np.asarray(sir, dtype=float)
     V = bank.vocab_size
     out = np.empty_like(sir)

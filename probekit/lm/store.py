@@ -10,11 +10,12 @@ the same model train it once: the first takes the lock and trains, the others wa
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 from pathlib import Path
+
+from probekit.io import exclusive_lock
 
 
 def _resolve(train: dict, lr_search: dict | None) -> tuple:
@@ -107,20 +108,6 @@ def vocabulary_words(train: dict, n: int) -> list[str]:
     return words
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """An exclusive ``flock`` on ``path`` (released by the OS if the process dies)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def check_resources(function: str, kwargs: dict) -> None:
     """The training corpus of a :func:`trained_folder` call exists (``probekit reproduce`` checks
     every job's inputs before it trains anything)."""
@@ -136,7 +123,7 @@ def trained_folder(train: dict, lr_search: dict | None = None) -> Path:
 
     config, search = _resolve(train, lr_search)
     folder = _folder(config, search)
-    with _locked(folder.with_name(folder.name + ".lock")):
+    with exclusive_lock(folder.with_name(folder.name + ".lock")):
         state = load_checkpoint(folder) if folder.is_dir() else None
         if state is None or not state.get("finished"):
             if search is None:

@@ -42,6 +42,14 @@ SEARCH_DIR = "lr-search"   # probekit.lm.tuning's pilots (that module imports th
 FORMAT = 1
 
 
+#: the architectures and predictors :mod:`probekit.lm.models` registers itself: a config naming one
+#: is checked without importing that module (torch takes seconds; ``probekit reproduce`` names the
+#: trained models of its job list in the driver, which trains nothing); other names go through the
+#: registries (plugins, did-you-mean).
+BUILT_IN_ARCHITECTURES = ("ema", "gru", "gpt2")
+BUILT_IN_PREDICTORS = ("linear", "mlp", "attention")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a trained model, the thread count included.
@@ -77,10 +85,11 @@ class TrainConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
-        from probekit.lm.models import architectures, predictors
+        if self.arch not in BUILT_IN_ARCHITECTURES or self.predictor not in BUILT_IN_PREDICTORS:
+            from probekit.lm.models import architectures, predictors   # torch: only for a plugin's name or a typo
 
-        architectures.get(self.arch)
-        predictors.get(self.predictor)
+            architectures.get(self.arch)
+            predictors.get(self.predictor)
         for name in ("steps", "context", "batch_size", "eval_every", "checkpoint_every", "val_windows", "heads",
                      "threads"):
             if getattr(self, name) <= 0:

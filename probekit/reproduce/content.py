@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from probekit.experiment import RunConfig
 from probekit.reproduce.suite import (
     Budget, Claim, FunctionJob, Job, Section, SectionReport, WithSetup, function_table,
 )
@@ -74,11 +75,11 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
     configs = [config for source in budget.identity_sources
                for config in identity_study_configs(source, quick=budget.identity_quick,
                                                     seeds=budget.seeds_for(budget.identity_seeds, seeds),
-                                                    encoders=budget.identity_encoders)]
+                                                    encoders=budget.identity_encoders, build=False)]
     if budget.gpt2_model:   # real weights on a machine with network: swap the model, keep the protocol
         configs = [replace(c, encoder_options={**c.encoder_options, "model": budget.gpt2_model})
                    if "model" in c.encoder_options else c for c in configs]
-    jobs: list[Job] = list(configs)
+    jobs: list[Job] = [with_local_gpt2(c) for c in configs]
     gpt2 = [c for c in configs if c.encoder == "gpt2"]
     if gpt2:
         model, spec = trained_gpt2(budget, seeds)
@@ -86,6 +87,19 @@ def identity_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
         jobs += [WithSetup(replace(c, encoder="hf", encoder_options={**c.encoder_options, "model": model},
                                    task_options=own_words(c.task_options, spec)), setup) for c in gpt2]
     return jobs
+
+
+#: the setup call that builds the local random-weight GPT-2 (the identity study's and the ladder's
+#: control) in whichever worker needs it first, under its lock (:func:`probekit.studies.local_gpt2`)
+LOCAL_GPT2 = FunctionJob("probekit.studies", "local_gpt2", {}, cost="build")
+
+
+def with_local_gpt2(config: RunConfig) -> Job:
+    """``config``, after the setup that builds the local GPT-2 when it reads that model."""
+    from probekit.studies import local_gpt2_ref
+
+    reads = config.encoder_options.get("model") == local_gpt2_ref(build=False)
+    return WithSetup(config, LOCAL_GPT2) if reads else config
 
 
 def own_words(task_options: dict, spec: dict) -> dict:
@@ -196,20 +210,21 @@ def ladder_jobs(budget: Budget, seeds: tuple[int, ...]) -> list[Job]:
         ladder, setup = dict(ladder), None
         options = ladder.get("encoder_options", {})
         if ladder.pop("weights", None) == "trained":
-            model, setup = trained_gpt2(budget, seeds)
+            model, spec = trained_gpt2(budget, seeds)
+            setup = FunctionJob(STORE, "trained_folder", spec, cost="training")
             ladder = {**ladder, "encoder": "hf", "encoder_options": {**options, "model": model},
-                      "task_options": own_words(ladder.get("task_options", {}), setup)}
+                      "task_options": own_words(ladder.get("task_options", {}), spec)}
         elif ladder.get("encoder") in ("gpt2", "hf") and "model" not in options:
             from probekit.studies import local_gpt2_ref
 
-            model = budget.gpt2_model or local_gpt2_ref()
+            model = budget.gpt2_model or local_gpt2_ref(build=False)
             ladder = {**ladder, "encoder_options": {**options, "model": model}}
+            setup = None if budget.gpt2_model else LOCAL_GPT2
         name = gpt2_label(ladder.get("encoder", ""), ladder.get("encoder_options", {})) or ladder.get("encoder", "")
         for seed in budget.seeds_for(budget.ladder_seeds, seeds):
             job = FunctionJob(EMPIRICAL, "probe_ladder", {**ladder, "seed": seed},
                               label=f"probe ladder {name} | seed {seed}")
-            jobs.append(job if setup is None else
-                        WithSetup(job, FunctionJob(STORE, "trained_folder", setup, cost="training")))
+            jobs.append(job if setup is None else WithSetup(job, setup))
     return jobs
 
 
