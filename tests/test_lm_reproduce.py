@@ -122,7 +122,7 @@ def test_page_flags_a_rate_chosen_at_an_edge_of_the_grid():
 
 def test_full_suite_models_search_the_rate_and_quick_ones_do_not():
     full = [inner_job(job) for job in lm_jobs(BUDGETS["full"], (0,)) if inner_job(job).function == "lm_perplexity"]
-    assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2, 3e-2] for job in full)
+    assert all(job.kwargs["lr_search"]["grid"] == [1e-3, 3e-3, 1e-2, 3e-2, 1e-1] for job in full)
     assert all("lr_search" not in inner_job(job).kwargs for job in lm_jobs(BUDGETS["quick"], (0,)))
 
 

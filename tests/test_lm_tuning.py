@@ -66,7 +66,7 @@ def test_bad_grids_are_user_errors(grid, match):
 
 def test_parse_lr_fixed_auto_and_lists():
     assert parse_lr("3e-3") == (3e-3, None)
-    assert parse_lr("auto") == (None, (1e-3, 3e-3, 1e-2, 3e-2))
+    assert parse_lr("auto") == (None, (1e-3, 3e-3, 1e-2, 3e-2, 1e-1))
     assert parse_lr("1e-2, 1e-3") == (None, (1e-3, 1e-2))
 
 

@@ -36,8 +36,9 @@ from probekit.io import atomic_write_json
 from probekit.lm.train import SEARCH_DIR
 
 #: The default grid (``--lr auto``): rates about a factor 3 apart from 1e-3. 3e-2 was added when four of
-#: the five full-suite models chose 1e-2, then the top of the grid.
-DEFAULT_GRID = (1e-3, 3e-3, 1e-2, 3e-2)
+#: the five full-suite models chose 1e-2, then the top of the grid; 1e-1 when two of them (the EMA LM
+#: with the linear predictor and the GRU) chose 3e-2, again the top.
+DEFAULT_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 #: A pilot trains this fraction of the run's steps.
 PILOT_FRACTION = 0.25
 CHOICE = "choice.json"
