@@ -165,9 +165,9 @@ def test_the_probe_spends_the_process_thread_budget(monkeypatch):
     monkeypatch.setattr(softmax, "BlockPool", Recording)
     X, y = correlated_rows(n=600)
     assert numeric_threads() == threads_per_job(1)
-    LinearProbe(max_iter=3).fit(X, y)
+    LinearProbe().fit(X, y)
     with use_numeric_threads(3):
         assert numeric_threads() == 3
-        LinearProbe(max_iter=3).fit(X, y)
+        LinearProbe().fit(X, y)
     assert numeric_threads() == threads_per_job(1)
     assert seen == [threads_per_job(1), 3]

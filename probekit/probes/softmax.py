@@ -16,13 +16,23 @@ objective (and so its minimiser) is unchanged: only the coordinates L-BFGS walks
 covariance is estimated on at most :data:`_COV_ROWS` evenly spaced training rows (an
 approximate preconditioner only costs iterations, never accuracy).
 
-The features are never copied: standardisation is folded into the weights
-(``Xs W^T = X (W / s)^T - (W / s) m``), so each evaluation is two float32 products with the
-raw training matrix, in numpy float32 with the classes along the rows (``(k, n)`` logits, so the
-softmax reduces over a short leading axis and every pass is contiguous). numpy's products were
-as fast as the torch ones they replaced, a whole iteration at most 1.2x slower on a loaded
-machine (benchmarks/README.md), and the linear probe no longer imports torch (about 2.4 s of
-every run's start-up). The caller sets the BLAS threads.
+Standardisation is folded into the weights (``Xs W^T = X (W / s)^T - (W / s) m``), so each
+evaluation is two float32 products with the raw training rows, classes along the rows (``(k, n)``
+logits, so the softmax reduces over a short leading axis and every pass is contiguous). The rows
+are split into blocks of :data:`BLOCK_ROWS` (fixed by the row count alone), each kept as one
+contiguous transposed float32 copy (the only copy of the features: both skinny products were
+about 20% faster on it than on slices of ``X``); a block's two products run back to back while it
+is in cache, and the blocks' partial sums are added in block order in float64. The blocks run on
+the process's thread budget (:func:`probekit.threads.numeric_threads`, Python threads: numpy
+releases the GIL) with BLAS on one thread, so the fit is the same bits on any number of threads,
+and records do not depend on ``--jobs``. numpy's products were as fast as the torch ones they
+replaced, and the linear probe imports no torch (about 2.4 s of every run's start-up).
+
+Tried and not kept (benchmarks/linear_probe_variants.py): a warm start from a fit on every 4th / 8th / 16th row
+(C scaled so the mean objective is the same; fewer full passes on ``roles``, more on
+``ud-roles``); a per-class curvature-weighted preconditioner estimated at the start or at such a
+warm start (more iterations to the same objective); a shrunk-LDA starting point with its scale
+fitted on a subsample (more iterations on both).
 Deterministic: no random draws.
 """
 
@@ -54,8 +64,19 @@ class Standardiser:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> "Standardiser":
-        mean = X.mean(axis=0, dtype=np.float64)
-        var = np.maximum(np.mean(np.square(X, dtype=np.float64), axis=0) - mean ** 2, 0.0)
+        """In float64, one row block at a time (no float64 copy of ``X``), around the first block's
+        mean (so that the variance of a column far from zero keeps its digits)."""
+        n = X.shape[0]
+        shift = X[:BLOCK_ROWS].mean(axis=0, dtype=np.float64)
+        total, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+        for start, stop in row_blocks(n):
+            block = X[start:stop].astype(np.float64)
+            block -= shift
+            total += block.sum(axis=0)
+            squares += np.einsum("ij,ij->j", block, block)
+        offset = total / n
+        mean = shift + offset
+        var = np.maximum(squares / n - offset ** 2, 0.0)
         scale = np.sqrt(var)
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
         return cls(mean, scale)
@@ -85,6 +106,7 @@ class SoftmaxFit:
     theta: np.ndarray      # the solver's variables (V and b), for warm starts
     n_iter: int
     converged: bool
+    n_evals: int = 0       # evaluations of the loss and gradient (each two passes over the rows)
 
 
 def row_blocks(n_rows: int) -> list[tuple[int, int]]:
@@ -105,14 +127,17 @@ def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, st
     """
     n, d = X.shape
     k = n_classes
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X)
     y = np.asarray(y, dtype=np.int64)
     blocks = row_blocks(n)
     # flat positions of the true classes in each block's (k, rows) logits
     true = [y[start:stop] * (stop - start) + np.arange(stop - start) for start, stop in blocks]
+    # each block stored transposed, (d, rows) contiguous: both skinny float32 products were about
+    # 20% faster than on the (rows, d) slices of X (OpenBLAS, 8 x 256 weights), for one copy of X
+    run = pool.map if pool is not None else (lambda fn, count: [fn(i) for i in range(count)])
+    columns = run(lambda i: np.ascontiguousarray(X[blocks[i][0]:blocks[i][1]].T, dtype=np.float32), len(blocks))
     inv_scale = 1.0 / std.scale
     weight = 1.0 / (C * n)
-    run = pool.map if pool is not None else (lambda fn, count: [fn(i) for i in range(count)])
 
     def raw_weights(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         V, b = theta[:k * d].reshape(k, d), theta[k * d:]
@@ -127,8 +152,7 @@ def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, st
             # one block's summed cross-entropy, d loss / d (raw W) and d loss / d b; both passes over
             # the block's rows run while they are in cache. Logits as (k, rows): reductions over
             # classes are elementwise across k contiguous rows.
-            rows = X[blocks[i][0]:blocks[i][1]]
-            logits = W32 @ rows.T
+            logits = W32 @ columns[i]
             logits += b32
             logits -= logits.max(axis=0)
             flat = logits.ravel()
@@ -138,7 +162,7 @@ def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, st
             loss = float(np.sum(np.log(total), dtype=np.float64) - picked)
             resid /= total
             flat[true[i]] -= 1.0
-            return loss, resid @ rows, resid.sum(axis=1, dtype=np.float64)
+            return loss, resid @ columns[i].T, resid.sum(axis=1, dtype=np.float64)
 
         parts = run(block, len(blocks))
         loss = sum(part[0] for part in parts)             # in block order: the same on any thread count
@@ -184,7 +208,7 @@ def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, std: Sta
                           options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 64 * np.finfo(float).eps})
     _, W, b = raw_weights(result.x)
     converged = bool(result.success) or result.nit < max_iter
-    return SoftmaxFit(W, b, result.x, int(result.nit), converged)
+    return SoftmaxFit(W, b, result.x, int(result.nit), converged, int(result.nfev))
 
 
 def softmax_proba(X: np.ndarray, fit: SoftmaxFit) -> np.ndarray:
