@@ -7,14 +7,16 @@ seed 0, as ``benchmarks/linear_probe.py``), all at the shipped stopping rule (``
 largest gradient component in the solver's coordinates, C=1):
 
 * ``reference``: the shipped solver (L-BFGS memory 10, the same preconditioner and start) on this
-  script's objective (row slices, not the probe's transposed blocks: rounding alone moves the
-  iteration count by about 10%, e.g. 93 here against 79 in the probe on ``roles``);
+  script's objective (row slices, not the probe's transposed blocks; rounding alone can move
+  an iteration count by 10-15%: 79 or 93 for the same solver on ``roles`` with other block layouts);
 * ``memory30``: the same with an L-BFGS memory of 30;
 * ``warmS``: first a fit on every S-th row (C scaled by S, so that the mean objective and the
   preconditioner are the same), then the full fit from its weights;
 * ``curvature_start``: per class, the preconditioner from the curvature-weighted covariance
   ``sum_i p_ic (1 - p_ic) [x_i, 1] [x_i, 1]^T`` (plus the penalty) at the starting point, scaled
   to curvature 0.1 as the shipped one; ``curvatureS``: the same at the ``warmS`` point;
+* ``coupled_start``: the same with every row's curvature 0.1 (the shipped preconditioner, but
+  with the intercept in the decorrelated coordinates), to tell the two parts apart;
 * ``lda``: start from shrunk LDA (class means and pooled covariance of 8,192 evenly spaced
   rows), its logits scaled by a 1-D search on those rows.
 
@@ -102,8 +104,9 @@ def shared_maps(X, std, n, C, k):
     return maps
 
 
-def curvature_maps(X, std, W, b, C, n, k, rows=8192):
-    """Per class ``sqrt(c) H_c^(-1/2)``, ``H_c`` the curvature-weighted covariance of ``[x, 1]`` at ``W, b``."""
+def curvature_maps(X, std, W, b, C, n, k, rows=8192, weights="curvature"):
+    """Per class ``sqrt(c) H_c^(-1/2)``, ``H_c`` the curvature-weighted covariance of ``[x, 1]`` at ``W, b``
+    (``weights="flat"``: every row's curvature ``c``, i.e. only the intercept coupled to the features)."""
     step = max(1, -(-X.shape[0] // rows))
     sample = X[::step].astype(np.float64)
     Z = np.hstack([(sample - std.mean) / std.scale, np.ones((len(sample), 1))])
@@ -116,7 +119,8 @@ def curvature_maps(X, std, W, b, C, n, k, rows=8192):
     penalty[d] = 0.0
     maps = np.empty((k, d + 1, d + 1))
     for c in range(k):
-        H = (Z * (P[:, c] * (1 - P[:, c]))[:, None]).T @ Z / len(Z) + np.diag(penalty)
+        curvature = P[:, c] * (1 - P[:, c]) if weights == "curvature" else np.full(len(Z), CURVATURE)
+        H = (Z * curvature[:, None]).T @ Z / len(Z) + np.diag(penalty)
         lam, U = np.linalg.eigh(H)
         maps[c] = np.sqrt(CURVATURE) * U / np.sqrt(np.maximum(lam, 1e-10 * lam.max()))
     return maps
@@ -172,12 +176,12 @@ def lbfgs(loss_grad, theta, tol, memory=10, max_iter=5000):
 def run_variant(name, X, y, k, std, base_maps):
     """(final standardised [W, b], passes charged, trace of (passes, full loss), iterations text)."""
     n, d = X.shape
-    if name in ("reference", "memory30", "curvature_start", "lda"):
+    if name in ("reference", "memory30", "curvature_start", "coupled_start", "lda"):
         point = lda_point(X, y, k, std, 1.0, n) if name == "lda" else start_point(y, k, d)
         maps = base_maps
-        if name == "curvature_start":
+        if name in ("curvature_start", "coupled_start"):
             _, W0, b0 = objective(X, y, k, 1.0, std, base_maps, [])[1](to_theta(base_maps, point))
-            maps = curvature_maps(X, std, W0, b0, 1.0, n, k)
+            maps = curvature_maps(X, std, W0, b0, 1.0, n, k, weights="curvature" if name == "curvature_start" else "flat")
         trace = []
         loss_grad, raw = objective(X, y, k, 1.0, std, maps, trace)
         result = lbfgs(loss_grad, to_theta(maps, point), TOL, memory=30 if name == "memory30" else 10)

@@ -18,11 +18,15 @@ Two kinds of threads, set apart because only one of them may change a result:
   :func:`limit_process_threads`, a Ray task 1. Outside any of them (probekit used as a library)
   it is ``threads_per_job(1)``.
 
-Measured on the 2-core machine (benchmarks/linear_probe.py, ``--threads 1,2``): one evaluation
-of the roles probe's objective (42,061 x 256) took about 24 ms on one thread and 14 ms on two,
-whereas two BLAS threads on the same products were no faster than one (the products are
-memory-bound; only whole blocks kept in cache between the two passes gain). The earlier claim
-here that one thread is always faster held for threaded BLAS, and still does.
+Why Python threads over blocks and not a threaded BLAS: the linear probe's products (8 x 256
+weights against 2,048-row blocks) are skinny and memory-bound, and two BLAS threads on them were
+no faster than one; whole blocks per thread keep each block in cache between its two products.
+On idle cores (issue 18's microbenchmark of this scheme) one evaluation of the ``roles`` objective
+(42,061 x 256) took about 24 ms on one thread and 14 ms on two. On the shared, loaded 2-core
+machine where this was written (load average 2.5-7) two threads gained nothing over one: both
+cores were already busy. ``benchmarks/linear_probe.py --threads 1,2`` measures both and checks
+that the weights are the same bits. The earlier claim here that one thread is always faster
+held for threaded BLAS, and still does.
 
 * :func:`single_threaded`: BLAS and OpenMP on one thread (the probes, every job).
 * :func:`torch_threads`: ``n`` torch intra-op threads (the trainable encoders' ``num_threads``).

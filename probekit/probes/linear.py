@@ -4,7 +4,9 @@ Solver (measured, benchmarks/linear_probe.py and benchmarks/README.md): the obje
 scikit-learn's ``LogisticRegression(C)`` on standardised features, minimised by L-BFGS in
 decorrelated coordinates (:mod:`probekit.probes.softmax`). On the default ``roles`` run it
 needs about a third of the iterations scikit-learn's lbfgs needs on the same standardised
-features, for the same test accuracy. Deterministic: no random draws in the fit.
+features, for the same test accuracy. Deterministic: no random draws in the fit, and the same
+bits on any number of threads (the objective's row blocks run on the process's thread budget,
+:func:`probekit.threads.numeric_threads`, with BLAS on one thread).
 
 With many classes and few rows a fixed ``C`` overfits: on the identity task (101 classes,
 20,000 training words) a probe on pure-noise features scored -0.24 bits of V-information with

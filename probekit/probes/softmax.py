@@ -28,11 +28,12 @@ releases the GIL) with BLAS on one thread, so the fit is the same bits on any nu
 and records do not depend on ``--jobs``. numpy's products were as fast as the torch ones they
 replaced, and the linear probe imports no torch (about 2.4 s of every run's start-up).
 
-Tried and not kept (benchmarks/linear_probe_variants.py): a warm start from a fit on every 4th / 8th / 16th row
-(C scaled so the mean objective is the same; fewer full passes on ``roles``, more on
-``ud-roles``); a per-class curvature-weighted preconditioner estimated at the start or at such a
-warm start (more iterations to the same objective); a shrunk-LDA starting point with its scale
-fitted on a subsample (more iterations on both).
+Tried for fewer iterations and not kept, because none won on both ``roles`` and ``ud-roles``
+(benchmarks/linear_probe_variants.py, passes over the rows at the same ``tol``): a warm start from
+a fit on every 4th / 8th / 16th row (C scaled so the mean objective is the same; roles 67-76
+passes against 81, ud-roles 42-110 against 42); a per-class curvature-weighted preconditioner at
+the start (ud-roles 21 passes, roles 115) or at such a warm start (it makes ``tol`` stricter:
+roles 412 passes); an L-BFGS memory of 30 (roles 85, ud-roles 45); a shrunk-LDA start (96, 71).
 Deterministic: no random draws.
 """
 
