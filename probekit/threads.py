@@ -1,26 +1,53 @@
 """Thread limits for the numeric work, in one place.
 
-probekit's products are small (a probe's minibatch, a 32-row EMA block, a GRU step): threaded
-BLAS and torch's intra-op pool lose to thread start-up and spin-waiting, 5-10x on a shared
-2-core machine, and one thread makes timings independent of the machine's core count.
-Parallelism belongs one level up (several runs at once).
+Two kinds of threads, set apart because only one of them may change a result:
 
-* :func:`single_threaded`: BLAS and OpenMP on one thread (the Hebbian probe).
-  At the default size (50,000 x 256) one thread was faster than two even on an idle 2-core
-  machine (lbfgs 1.1 s vs 1.6-2.1 s; the Hebbian readout 1.3 s vs 1.9-2.1 s).
+* **BLAS and OpenMP stay on one thread**, always (:func:`single_threaded` around every job run in
+  the driver's process, :func:`limit_process_threads` in every worker). A threaded BLAS splits a
+  sum in an order that depends on its thread count, so records would depend on ``--jobs``; and
+  probekit's products are small (a probe's minibatch, a 32-row EMA block, a GRU step), where
+  threaded BLAS loses to thread start-up and spin-waiting, 5-10x on a shared 2-core machine
+  (and 20-50x for a 256 x 256 ``eigh`` on a loaded one).
+* **A process-wide thread budget** (:func:`numeric_threads`) for code that splits its own work
+  into fixed blocks and combines the blocks' results in a fixed order, so its numbers are the
+  same on any number of threads: the linear probe's objective (:mod:`probekit.probes.softmax`)
+  runs its row blocks on that many Python threads (numpy releases the GIL in the products and
+  ufuncs) with :class:`BlockPool`. Whoever runs the job sets the budget: a job run in the
+  driver's process (``probekit run``, ``--jobs 1``) gets :func:`threads_per_job` (1) (the
+  machine's cores), each of ``--jobs N`` workers gets ``threads_per_job(N)`` through
+  :func:`limit_process_threads`, a Ray task 1. Outside any of them (probekit used as a library)
+  it is ``threads_per_job(1)``.
+
+Why Python threads over blocks and not a threaded BLAS: the linear probe's products (8 x 256
+weights against 2,048-row blocks) are skinny and memory-bound, and two BLAS threads on them were
+no faster than one; whole blocks per thread keep each block in cache between its two products.
+On idle cores (issue 18's microbenchmark of this scheme) one evaluation of the ``roles`` objective
+(42,061 x 256) took about 24 ms on one thread and 14 ms on two. On the shared, loaded 2-core
+machine where this was written (load average 2.5-7) two threads gained nothing over one: both
+cores were already busy. ``benchmarks/linear_probe.py --threads 1,2`` measures both and checks
+that the weights are the same bits. The earlier claim here that one thread is always faster
+held for threaded BLAS, and still does.
+
+* :func:`single_threaded`: BLAS and OpenMP on one thread (the probes, every job).
 * :func:`torch_threads`: ``n`` torch intra-op threads (the trainable encoders' ``num_threads``).
-* :func:`one_torch_thread`: one torch thread and single-threaded BLAS (the torch probes and the
-  linear probe, whose products run in torch).
+* :func:`one_torch_thread`: one torch thread and single-threaded BLAS (the torch probes).
+* :func:`numeric_threads` / :func:`use_numeric_threads`: the budget; :class:`BlockPool` spends it.
 
-Each restores the previous setting when its block ends.
+Each context manager restores the previous setting when its block ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import itertools
+from typing import Callable, Iterator, TypeVar
 
 from threadpoolctl import threadpool_limits
+
+T = TypeVar("T")
+
+#: the process's thread budget for block-parallel numeric work (None: threads_per_job(1))
+_BUDGET: int | None = None
 
 
 def single_threaded() -> threadpool_limits:
@@ -60,7 +87,8 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
 
 
 def limit_process_threads(n: int) -> None:
-    """Hold this whole process (a sweep's worker) to one BLAS and OpenMP thread and ``n`` torch threads.
+    """Hold this whole process (a sweep's worker) to one BLAS and OpenMP thread, ``n`` torch threads
+    and a budget of ``n`` threads for block-parallel work (:func:`numeric_threads`).
 
     Set once when a worker starts, for the rest of its life. BLAS is held to one thread whatever
     ``n`` is: a threaded BLAS may sum in another order (its results may depend on its thread
@@ -74,6 +102,70 @@ def limit_process_threads(n: int) -> None:
         os.environ[name] = "1"
     os.environ["NUMBA_NUM_THREADS"] = str(n)
     threadpool_limits(limits=1)
+    global _BUDGET
+    _BUDGET = max(1, int(n))
     import torch
 
     torch.set_num_threads(n)
+
+
+def numeric_threads() -> int:
+    """Threads this process's block-parallel numeric work may use (see the module docstring)."""
+    return threads_per_job(1) if _BUDGET is None else _BUDGET
+
+
+@contextlib.contextmanager
+def use_numeric_threads(n: int) -> Iterator[None]:
+    """Set the budget of :func:`numeric_threads` to ``n`` (at least 1) inside the block."""
+    global _BUDGET
+    before = _BUDGET
+    _BUDGET = max(1, int(n))
+    try:
+        yield
+    finally:
+        _BUDGET = before
+
+
+class BlockPool:
+    """Up to ``threads`` threads (the caller's included) for :meth:`map`; a context manager.
+
+    Threads only change which thread computes a block, never what a block is nor the order its
+    result is returned in, so a caller that combines the results in order gets the same numbers
+    on any number of threads. Blocks are handed out one at a time (a descheduled thread on a busy
+    machine holds up one block, not a fixed share).
+    """
+
+    def __init__(self, threads: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.threads = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
+
+    def map(self, fn: Callable[[int], T], count: int) -> list[T]:
+        """``[fn(0), ..., fn(count - 1)]``, computed on the pool's threads."""
+        results: list = [None] * count
+        if self._pool is None or count < 2:
+            return [fn(i) for i in range(count)]
+        order = itertools.count()   # next() on it is atomic under the GIL
+
+        def work() -> None:
+            for i in iter(order.__next__, None):
+                if i >= count:
+                    return
+                results[i] = fn(i)
+
+        helpers = [self._pool.submit(work) for _ in range(min(self.threads, count) - 1)]
+        work()
+        for helper in helpers:
+            helper.result()
+        return results
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "BlockPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -115,3 +115,59 @@ def test_float32_objective_and_gradient_match_a_float64_reference():
     # components agree to a few 1e-3 of the gradient's size, as the module docstring says
     np.testing.assert_allclose(grad[picked], numeric, atol=5e-3 * np.abs(numeric).max())
     assert np.corrcoef(grad[picked], numeric)[0, 1] > 0.9999
+
+
+def test_fit_is_the_same_bits_on_one_two_and_three_threads():
+    """The objective's row blocks are fixed by the row count and their sums added in block order,
+    so the thread count (probekit.threads.numeric_threads) changes the speed, never the weights.
+    5,000 rows make three blocks of unequal work for the threads to share."""
+    from probekit.probes.softmax import BLOCK_ROWS, Standardiser, covariance_eigen, preconditioner, row_blocks
+    from probekit.probes.softmax import softmax_objective
+    from probekit.threads import BlockPool, use_numeric_threads
+
+    X, y = correlated_rows(n=5000)
+    blocks = row_blocks(len(y))
+    assert len(blocks) == 3 and blocks[-1][1] == len(y) and all(b - a <= BLOCK_ROWS for a, b in blocks)
+    fits = []
+    for threads in (1, 2, 3):
+        with use_numeric_threads(threads):
+            fits.append(LinearProbe().fit(X, y))
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.model_.coef, fits[0].model_.coef)
+        np.testing.assert_array_equal(other.model_.intercept, fits[0].model_.intercept)
+        assert other.n_iter_ == fits[0].n_iter_
+    # and one evaluation, with every thread count from 1 to 4
+    std = Standardiser.fit(X)
+    A, penalty = preconditioner(covariance_eigen(X, std), len(y), 1.0)
+    theta = np.random.default_rng(5).normal(scale=0.3, size=5 * X.shape[1] + 5)
+    values = []
+    for threads in (1, 2, 3, 4):
+        with BlockPool(threads) as pool:
+            values.append(softmax_objective(X, y, 5, 1.0, std, A, penalty, pool)[0](theta))
+    for loss, grad in values[1:]:
+        assert loss == values[0][0]
+        np.testing.assert_array_equal(grad, values[0][1])
+
+
+def test_the_probe_spends_the_process_thread_budget(monkeypatch):
+    """LinearProbe runs its blocks on numeric_threads() threads: the budget the executor sets
+    (threads_per_job(1) when nothing set it)."""
+    import probekit.probes.softmax as softmax
+    from probekit.threads import BlockPool, numeric_threads, threads_per_job, use_numeric_threads
+
+    seen = []
+
+    class Recording(BlockPool):
+        def __init__(self, threads):
+            seen.append(threads)
+            super().__init__(threads)
+
+    monkeypatch.setattr(softmax, "BlockPool", Recording)
+    X, y = correlated_rows(n=600)
+    assert numeric_threads() == threads_per_job(1)
+    LinearProbe().fit(X, y)
+    with use_numeric_threads(3):
+        assert numeric_threads() == 3
+        LinearProbe().fit(X, y)
+    assert numeric_threads() == threads_per_job(1)
+    assert seen == [threads_per_job(1), 3]

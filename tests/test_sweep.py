@@ -337,3 +337,18 @@ def test_one_job_in_process_loads_its_data_once(tmp_path, monkeypatch):
     calls.clear()
     outcomes = Sweep(expand(base, seeds=[0, 1])).run(tmp_path / "two", LocalExecutor(1), force=True)
     assert [o.status for o in outcomes] == ["done", "done"] and len(calls) == 3
+
+
+def _thread_budget(_):
+    from probekit.threads import numeric_threads
+
+    return numeric_threads()
+
+
+def test_each_job_gets_its_share_of_the_cores_for_block_parallel_work():
+    """--jobs 1 runs in this process with all the cores; each of --jobs 2 workers gets half
+    (probekit.threads: the linear probe's row blocks run on that many threads)."""
+    from probekit.threads import threads_per_job
+
+    assert list(LocalExecutor(1).run(_thread_budget, [0])) == [(0, threads_per_job(1))]
+    assert sorted(LocalExecutor(2).run(_thread_budget, [0, 1])) == [(0, threads_per_job(2)), (1, threads_per_job(2))]

@@ -4,8 +4,10 @@ Workers come from a ``forkserver`` that has imported torch and probekit once (fa
 fork of a process whose OpenMP or torch threads are running); it is started when the executor is made,
 so its imports run while the caller builds its job list. Each worker is held to
 ``cores // N`` threads (:func:`probekit.threads.threads_per_job`), so N jobs never oversubscribe
-the machine (BLAS always on one thread, in this process too: a threaded BLAS may sum in another
-order, and a record must not depend on ``--jobs``). At most N jobs are in flight, so when a worker dies (killed, out of memory) the
+the machine; a job run in this process (``--jobs 1``) gets all the cores. Those threads are
+torch's and the block-parallel work's (:func:`probekit.threads.numeric_threads`, whose numbers
+do not depend on them); BLAS is always on one thread, in this process too: a threaded BLAS may
+sum in another order, and a record must not depend on ``--jobs``. At most N jobs are in flight, so when a worker dies (killed, out of memory) the
 jobs it may have been running are known: each is retried once alone in a fresh pool, and
 reported failed if it dies again; the other jobs go on (a job whose submission finds the pool
 already broken never started: it goes back to the queue). Jobs are handed out in the order of
@@ -25,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 from probekit.errors import ProbekitError
 from probekit.executors.worker import Failure, call, one_line, prepare
-from probekit.threads import single_threaded, threads_per_job
+from probekit.threads import single_threaded, threads_per_job, use_numeric_threads
 
 #: imported once by the forkserver, so that every worker starts with them (torch alone takes seconds)
 PRELOAD = ["torch", "probekit", "probekit.sweep", "probekit.reproduce"]
@@ -47,7 +49,9 @@ class LocalExecutor:
         """Yield ``(index, fn(items[index]) or Failure)`` as jobs finish."""
         if self.jobs == 1:
             for index, item in enumerate(items):
-                with single_threaded():   # BLAS on one thread, as in a worker: the same numbers
+                # BLAS on one thread, as in a worker: the same numbers; the machine's cores for
+                # block-parallel work (probekit.threads), whose numbers do not depend on them
+                with single_threaded(), use_numeric_threads(threads_per_job(1)):
                     result = call(fn, item)
                 yield index, result
             return

@@ -4,7 +4,9 @@ Solver (measured, benchmarks/linear_probe.py and benchmarks/README.md): the obje
 scikit-learn's ``LogisticRegression(C)`` on standardised features, minimised by L-BFGS in
 decorrelated coordinates (:mod:`probekit.probes.softmax`). On the default ``roles`` run it
 needs about a third of the iterations scikit-learn's lbfgs needs on the same standardised
-features, for the same test accuracy. Deterministic: no random draws in the fit.
+features, for the same test accuracy. Deterministic: no random draws in the fit, and the same
+bits on any number of threads (the objective's row blocks run on the process's thread budget,
+:func:`probekit.threads.numeric_threads`, with BLAS on one thread).
 
 With many classes and few rows a fixed ``C`` overfits: on the identity task (101 classes,
 20,000 training words) a probe on pure-noise features scored -0.24 bits of V-information with
@@ -22,7 +24,7 @@ import numpy as np
 
 from probekit.probes.base import Probe, align_proba
 from probekit.probes.softmax import Standardiser, covariance_eigen, fit_softmax, preconditioner, softmax_proba
-from probekit.threads import single_threaded
+from probekit.threads import numeric_threads, single_threaded
 from probekit.registry import register_probe
 
 
@@ -88,8 +90,8 @@ class LinearProbe(Probe):
             self.converged_ = True
             return self
         index = np.searchsorted(self.present_classes_, y)   # labels among the present classes
-        self._eigen = covariance_eigen(X, self.scaler_)
-        with single_threaded():
+        with single_threaded():   # BLAS on one thread (threaded LAPACK was 20-50x slower on a busy machine)
+            self._eigen = covariance_eigen(X, self.scaler_)
             if self.C_grid is None:
                 self.C_, self.C_path_ = float(self.C), {}
                 model = self._fit(X, index, self.C_)
@@ -114,7 +116,7 @@ class LinearProbe(Probe):
         X_fit, y_fit = (X, index) if rows is None else (X[rows], index[rows])
         A, penalty = preconditioner(self._eigen, len(y_fit), C)
         return fit_softmax(X_fit, y_fit, len(self.present_classes_), C, self.scaler_, A, penalty,
-                           int(self.max_iter), float(self.tol), theta0)
+                           int(self.max_iter), float(self.tol), theta0, threads=numeric_threads())
 
     def _fit_grid(self, X: np.ndarray, index: np.ndarray):
         """Walk ``C_grid`` upwards on a held-out split; refit the best C on all rows.

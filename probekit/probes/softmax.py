@@ -16,13 +16,24 @@ objective (and so its minimiser) is unchanged: only the coordinates L-BFGS walks
 covariance is estimated on at most :data:`_COV_ROWS` evenly spaced training rows (an
 approximate preconditioner only costs iterations, never accuracy).
 
-The features are never copied: standardisation is folded into the weights
-(``Xs W^T = X (W / s)^T - (W / s) m``), so each evaluation is two float32 products with the
-raw training matrix, in numpy float32 with the classes along the rows (``(k, n)`` logits, so the
-softmax reduces over a short leading axis and every pass is contiguous). numpy's products were
-as fast as the torch ones they replaced, a whole iteration at most 1.2x slower on a loaded
-machine (benchmarks/README.md), and the linear probe no longer imports torch (about 2.4 s of
-every run's start-up). The caller sets the BLAS threads.
+Standardisation is folded into the weights (``Xs W^T = X (W / s)^T - (W / s) m``), so each
+evaluation is two float32 products with the raw training rows, classes along the rows (``(k, n)``
+logits, so the softmax reduces over a short leading axis and every pass is contiguous). The rows
+are split into blocks of :data:`BLOCK_ROWS` (fixed by the row count alone), each kept as one
+contiguous transposed float32 copy (the only copy of the features: both skinny products were
+about 20% faster on it than on slices of ``X``); a block's two products run back to back while it
+is in cache, and the blocks' partial sums are added in block order in float64. The blocks run on
+the process's thread budget (:func:`probekit.threads.numeric_threads`, Python threads: numpy
+releases the GIL) with BLAS on one thread, so the fit is the same bits on any number of threads,
+and records do not depend on ``--jobs``. numpy's products were as fast as the torch ones they
+replaced, and the linear probe imports no torch (about 2.4 s of every run's start-up).
+
+Tried for fewer iterations and not kept, because none won on both ``roles`` and ``ud-roles``
+(benchmarks/linear_probe_variants.py, passes over the rows at the same ``tol``): a warm start from
+a fit on every 4th / 8th / 16th row (C scaled so the mean objective is the same; roles 67-76
+passes against 81, ud-roles 42-110 against 42); a per-class curvature-weighted preconditioner at
+the start (ud-roles 21 passes, roles 115) or at such a warm start (it makes ``tol`` stricter:
+roles 412 passes); an L-BFGS memory of 30 (roles 85, ud-roles 45); a shrunk-LDA start (96, 71).
 Deterministic: no random draws.
 """
 
@@ -33,6 +44,12 @@ from typing import Callable
 
 import numpy as np
 
+from probekit.threads import BlockPool
+
+#: rows per block of the objective (see :func:`row_blocks`): fixed, so that sums do not depend on
+#: the thread count; small enough that a block (2 MB at 256 float32 columns) stays in cache between
+#: its two products, large enough that the per-block Python overhead is small.
+BLOCK_ROWS = 2048
 #: rows used to estimate the covariance of the preconditioner.
 _COV_ROWS = 8192
 #: typical softmax curvature p (1 - p) that sets the damping of small-variance directions.
@@ -48,8 +65,19 @@ class Standardiser:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> "Standardiser":
-        mean = X.mean(axis=0, dtype=np.float64)
-        var = np.maximum(np.mean(np.square(X, dtype=np.float64), axis=0) - mean ** 2, 0.0)
+        """In float64, one row block at a time (no float64 copy of ``X``), around the first block's
+        mean (so that the variance of a column far from zero keeps its digits)."""
+        n = X.shape[0]
+        shift = X[:BLOCK_ROWS].mean(axis=0, dtype=np.float64)
+        total, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+        for start, stop in row_blocks(n):
+            block = X[start:stop].astype(np.float64)
+            block -= shift
+            total += block.sum(axis=0)
+            squares += np.einsum("ij,ij->j", block, block)
+        offset = total / n
+        mean = shift + offset
+        var = np.maximum(squares / n - offset ** 2, 0.0)
         scale = np.sqrt(var)
         scale[scale < 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)] = 1.0
         return cls(mean, scale)
@@ -79,22 +107,36 @@ class SoftmaxFit:
     theta: np.ndarray      # the solver's variables (V and b), for warm starts
     n_iter: int
     converged: bool
+    n_evals: int = 0       # evaluations of the loss and gradient (each two passes over the rows)
+
+
+def row_blocks(n_rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the objective's row blocks: :data:`BLOCK_ROWS` rows each (the last may
+    be shorter). They depend on ``n_rows`` alone, never on the thread count."""
+    return [(start, min(start + BLOCK_ROWS, n_rows)) for start in range(0, n_rows, BLOCK_ROWS)]
 
 
 def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, std: Standardiser,
-                      A: np.ndarray, penalty: np.ndarray) -> tuple[Callable, Callable]:
+                      A: np.ndarray, penalty: np.ndarray, pool: BlockPool | None = None
+                      ) -> tuple[Callable, Callable]:
     """The mean objective in the solver's coordinates, and the map back to raw weights.
 
     Returns ``loss_grad(theta) -> (loss, gradient)`` and ``raw_weights(theta) -> (V, W, b)``,
     ``theta`` being ``V`` (k x d, preconditioned) then ``b`` (k); see :func:`fit_softmax`.
+    ``pool`` runs the row blocks (default: one at a time in this thread); the blocks' sums are
+    added in block order in float64, so the result is the same bits on any number of threads.
     """
     n, d = X.shape
     k = n_classes
-    X = np.asarray(X, dtype=np.float32)
+    X = np.asarray(X)
     y = np.asarray(y, dtype=np.int64)
-    true = y * n + np.arange(n)        # flat positions of the true classes in (k, n) logits
-    onehot = np.zeros((k, n), dtype=np.float32)
-    onehot.ravel()[true] = 1.0
+    blocks = row_blocks(n)
+    # flat positions of the true classes in each block's (k, rows) logits
+    true = [y[start:stop] * (stop - start) + np.arange(stop - start) for start, stop in blocks]
+    # each block stored transposed, (d, rows) contiguous: both skinny float32 products were about
+    # 20% faster than on the (rows, d) slices of X (OpenBLAS, 8 x 256 weights), for one copy of X
+    run = pool.map if pool is not None else (lambda fn, count: [fn(i) for i in range(count)])
+    columns = run(lambda i: np.ascontiguousarray(X[blocks[i][0]:blocks[i][1]].T, dtype=np.float32), len(blocks))
     inv_scale = 1.0 / std.scale
     weight = 1.0 / (C * n)
 
@@ -104,23 +146,35 @@ def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, st
         return V, W, b - W @ std.mean
 
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        # float32 for the two passes over X; logits as (k, n): reductions over classes are
-        # elementwise across k contiguous rows
         V, W, b = raw_weights(theta)
-        logits = W.astype(np.float32) @ X.T
-        logits += b.astype(np.float32)[:, None]
-        logits -= logits.max(axis=0)
-        picked = float(np.sum(logits.ravel()[true], dtype=np.float64))   # the true classes' shifted logits
-        resid = np.exp(logits, out=logits)
-        total = resid.sum(axis=0)
-        loss = (float(np.sum(np.log(total), dtype=np.float64)) - picked) / n
-        resid /= total
-        resid -= onehot
-        g_raw = (resid @ X).astype(np.float64)                  # d loss / d (raw W), times n
-        g_b = resid.sum(axis=1, dtype=np.float64)
-        g_std = (g_raw - g_b[:, None] * std.mean) * inv_scale   # gradient on standardised W
+        W32, b32 = W.astype(np.float32), b.astype(np.float32)[:, None]
+
+        def block(i: int) -> tuple[float, np.ndarray, np.ndarray]:
+            # one block's summed cross-entropy, d loss / d (raw W) and d loss / d b; both passes over
+            # the block's rows run while they are in cache. Logits as (k, rows): reductions over
+            # classes are elementwise across k contiguous rows.
+            logits = W32 @ columns[i]
+            logits += b32
+            logits -= logits.max(axis=0)
+            flat = logits.ravel()
+            picked = np.sum(flat[true[i]], dtype=np.float64)     # the true classes' shifted logits
+            resid = np.exp(logits, out=logits)
+            total = resid.sum(axis=0)
+            loss = float(np.sum(np.log(total), dtype=np.float64) - picked)
+            resid /= total
+            flat[true[i]] -= 1.0
+            return loss, resid @ columns[i].T, resid.sum(axis=1, dtype=np.float64)
+
+        parts = run(block, len(blocks))
+        loss = sum(part[0] for part in parts)             # in block order: the same on any thread count
+        g_raw = parts[0][1].astype(np.float64)
+        g_b = parts[0][2].copy()
+        for part in parts[1:]:
+            g_raw += part[1]
+            g_b += part[2]
+        g_std = (g_raw - g_b[:, None] * std.mean) * inv_scale   # gradient on standardised W, times n
         g_V = g_std @ A / n + weight * V * penalty
-        loss += 0.5 * weight * float(np.sum(V * V * penalty))
+        loss = loss / n + 0.5 * weight * float(np.sum(V * V * penalty))
         return loss, np.concatenate([g_V.ravel(), g_b / n])
 
     return loss_grad, raw_weights
@@ -128,18 +182,18 @@ def softmax_objective(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, st
 
 def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, std: Standardiser,
                 A: np.ndarray, penalty: np.ndarray, max_iter: int, tol: float,
-                theta0: np.ndarray | None = None) -> SoftmaxFit:
+                theta0: np.ndarray | None = None, threads: int = 1) -> SoftmaxFit:
     """Minimise ``sum_i CE(softmax(Xs_i W^T + b), y_i) + ||W||^2 / (2 C)`` over ``W, b``.
 
     ``X`` (n, d) float32 raw rows, ``y`` in ``0..n_classes-1``; ``std``, ``A`` and ``penalty``
     from :class:`Standardiser` and :func:`preconditioner`. The mean objective (divided by n)
     is minimised by scipy's L-BFGS-B; ``tol`` bounds the largest gradient component in the
     preconditioned coordinates, ``max_iter`` the iterations. ``theta0``: a previous fit's
-    ``theta`` to start from (warm start along a C path).
+    ``theta`` to start from (warm start along a C path). ``threads``: Python threads for the
+    objective's row blocks (BLAS stays as the caller set it); the fit is the same bits on any number.
     """
     from scipy.optimize import minimize   # scipy.optimize costs start-up; only a fit needs it
 
-    loss_grad, raw_weights = softmax_objective(X, y, n_classes, C, std, A, penalty)
     k, d = n_classes, X.shape[1]
     start = theta0
     if start is None:
@@ -149,11 +203,13 @@ def fit_softmax(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, std: Sta
         counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=k).astype(np.float64)
         b0 = np.log(np.maximum(counts, 0.5) / len(y))
         start = np.concatenate([np.zeros(k * d), b0 - b0.mean()])
-    result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
-                      options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 64 * np.finfo(float).eps})
+    with BlockPool(threads) as pool:
+        loss_grad, raw_weights = softmax_objective(X, y, n_classes, C, std, A, penalty, pool)
+        result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
+                          options={"maxiter": int(max_iter), "gtol": float(tol), "ftol": 64 * np.finfo(float).eps})
     _, W, b = raw_weights(result.x)
     converged = bool(result.success) or result.nit < max_iter
-    return SoftmaxFit(W, b, result.x, int(result.nit), converged)
+    return SoftmaxFit(W, b, result.x, int(result.nit), converged, int(result.nfev))
 
 
 def softmax_proba(X: np.ndarray, fit: SoftmaxFit) -> np.ndarray:
