@@ -346,7 +346,7 @@ class Grammar:
         generated-corpus cache's key (:func:`generate_corpus`)."""
         content = {
             "name": self.name, "start": self.start,
-            "rules": [[r.lhs, list(r.children), list(r.relations), r.head, r.weight.hex()] for r in self.rules],
+            "rules": [[r.lhs, list(r.children), list(r.relations), r.head, float(r.weight).hex()] for r in self.rules],
             "lexicon": [[c.name, c.upos, list(c.words)] for c in self.lexicon.values()],
         }
         return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()

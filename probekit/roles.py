@@ -85,7 +85,6 @@ def _base(deprel: str) -> str:
 class _Words:
     """Sentences flattened into word arrays, every index global (position in the corpus)."""
 
-    start: np.ndarray     # the index of the word's sentence's first word
     length: np.ndarray    # the length of the word's sentence
     parent: np.ndarray    # the index of the word's head (the word itself for the root)
     is_root: np.ndarray   # head 0
@@ -106,7 +105,7 @@ def _flatten(corpus: Corpus) -> _Words:
     rel = np.fromiter(map(code.__getitem__, rels), dtype=np.int64, count=n)
     is_root = heads == 0
     parent = np.where(is_root, np.arange(n), start + heads - 1)
-    return _Words(start, length, parent, is_root, rel, relations)
+    return _Words(length, parent, is_root, rel, relations)
 
 
 def _follow(step: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -140,9 +139,11 @@ def _clause_of(words: _Words, parent: np.ndarray, is_root: np.ndarray, rel: np.n
     return _follow(np.where(stop, np.arange(len(stop)), parent), words.length)
 
 
-def _flags(words: _Words, argument: np.ndarray, scheme: Scheme) -> np.ndarray:
-    """:func:`structure_dependent` for every word of ``words``; ``argument``: its role is an argument role."""
-    parent, is_root, rel = _resolve_conjuncts(words)
+def _flags(words: _Words, argument: np.ndarray, scheme: Scheme,
+           resolved: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`structure_dependent` for every word of ``words``; ``argument``: its role is an
+    argument role; ``resolved``: :func:`_resolve_conjuncts` of ``words`` when already computed."""
+    parent, is_root, rel = resolved or _resolve_conjuncts(words)
     clause = _clause_of(words, parent, is_root, rel)
     base = [_base(r) for r in words.relations]
     subject = np.array([b in ("nsubj", "csubj") for b in base], dtype=bool)[rel]
@@ -214,11 +215,12 @@ def corpus_roles(corpus: Corpus, scheme: Scheme = "syntactic") -> RoleLabels:
     check_scheme(scheme)
     names = SCHEMES[scheme]
     words = _flatten(corpus)
-    _, _, rel = _resolve_conjuncts(words)
+    resolved = _resolve_conjuncts(words)
+    rel = resolved[2]
     role = np.array([names.index(relation_role(r, scheme)) for r in words.relations], dtype=np.int64)
     labels = role[rel] if len(rel) else np.empty(0, dtype=np.int64)
     argument = np.isin(labels, [names.index(r) for r in ARGUMENT_ROLES[scheme]])
-    flags = _flags(words, argument, scheme)
+    flags = _flags(words, argument, scheme, resolved)
     return RoleLabels(labels=labels, names=names, structure_dependent=flags, scheme=scheme)
 
 
