@@ -9,6 +9,13 @@ fingerprint, ...); ``None`` means "not worth caching". The key is the sha256 of 
 JSON of those parts, so any change in any part is a different entry (a miss), never a
 stale hit.
 
+Encoders whose features are cheap once a process has started (``cache_scope =
+"single_run"``: EMA, whose traces take milliseconds after about 1 s of loading numba's compiled
+kernel) are cached only by a cache made with ``single_run=True``, which ``probekit run`` makes
+for one job: there a hit saves that start-up (a repeated run, or the same features under
+another probe). Sweeps and ``probekit reproduce`` pay the start-up once per process, so for them
+such entries would only fill the disk (a full reproduction's EMA features are about 6 GiB).
+
 Layout (``PROBEKIT_CACHE``, default ``~/.cache/probekit``)::
 
     <cache>/features/<key>/X.npy            float32 (n_words, dim); float16 when the features ask
@@ -39,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from probekit.contracts import cache_key_parts
+from probekit.contracts import cache_key_parts, cache_scope
 from probekit.errors import ProbekitError
 from probekit.features import Features
 from probekit.io import (  # noqa: F401  (default_cache_root: re-exported, callers import it from here)
@@ -115,11 +122,16 @@ def _stored_matrix(features: Features) -> np.ndarray:
 
 
 class FeatureCache:
-    """Features on disk under ``<root>/features/<key>/``; ``root`` defaults to ``default_cache_root()``."""
+    """Features on disk under ``<root>/features/<key>/``; ``root`` defaults to ``default_cache_root()``.
 
-    def __init__(self, root: str | Path | None = None):
+    ``single_run``: also store and serve the features of encoders with ``cache_scope =
+    "single_run"`` (see the module docstring); ``probekit run`` sets it for one job.
+    """
+
+    def __init__(self, root: str | Path | None = None, single_run: bool = False):
         self.root = Path(root).expanduser() if root is not None else default_cache_root()
         self.features_dir = self.root / "features"
+        self.single_run = bool(single_run)
         self.hits = 0    # counted by cached_encode, reported in result records
         self.misses = 0
 
@@ -278,10 +290,11 @@ class FeatureCache:
 def cached_encode(encoder: Any, corpus: Any, cache: FeatureCache | None) -> Features:
     """``encoder.encode(corpus)``, served from ``cache`` when an identical run stored it.
 
-    Uses ``encoder.cache_key_parts(corpus)`` (None, or no such method: no caching). A cache
+    Uses ``encoder.cache_key_parts(corpus)`` (None, or no such method: no caching); an encoder
+    with ``cache_scope = "single_run"`` only with a cache made with ``single_run=True``. A cache
     that cannot be written (disk full, read-only) gives a warning, never a failed run.
     """
-    if cache is None:
+    if cache is None or (cache_scope(encoder) == "single_run" and not cache.single_run):
         return encoder.encode(corpus)
     parts = cache_key_parts(encoder, corpus)
     if parts is None:

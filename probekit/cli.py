@@ -233,7 +233,9 @@ def run(encoder, task, probe, seed, seeds, train_size, learning_curve, lags, tas
     done: list = []
     spread = _executor(executor, jobs, address)
     try:
-        sweep.run(out, spread, cache=None if no_cache else FeatureCache(), force=True,
+        # one job: also cache features that only save a process's start-up (EMA's numba kernel)
+        cache = None if no_cache else FeatureCache(single_run=len(sweep.configs) == 1)
+        sweep.run(out, spread, cache=cache, force=True,
                   progress=lambda outcome: (done.append(outcome), show(outcome)), stage=stage)
     finally:
         spread.close()

@@ -21,6 +21,11 @@ Parameters follow scikit-learn's estimator conventions: options are keyword para
 * ``cache_key_parts(corpus) -> dict | None`` (default: absent = no caching): everything the
   output depends on (class, parameters, weights' identity, the corpus fingerprint); the
   feature cache keys on it (:mod:`probekit.cache`).
+* ``cache_scope`` (default ``"all"``): ``"single_run"`` for an encoder whose features cost
+  little once its process has started (EMA: milliseconds, after about 1 s of loading numba's
+  kernel), so that only a cache made for one run (``FeatureCache(single_run=True)``: ``probekit
+  run`` of one job) stores and serves them; sweeps and suites pay the start-up once per process
+  and would only fill the disk.
 * ``get_params() -> dict`` (default: absent = ``{}`` in the record).
 * Layers: an encoder whose output holds several layers of a deep model declares them in
   ``Features.layer_blocks`` (``{layer: block name}``); a run then probes each on its own and
@@ -143,6 +148,16 @@ def cache_key_parts(encoder: Any, corpus: Corpus) -> dict | None:
     """What the encoder's output on ``corpus`` depends on (hook ``cache_key_parts``); None: do not cache."""
     hook = getattr(encoder, "cache_key_parts", None)
     return hook(corpus) if callable(hook) else None
+
+
+def cache_scope(encoder: Any) -> str:
+    """``"all"`` (the default) or ``"single_run"``: which feature caches may store the encoder's
+    output (attribute ``cache_scope``; see :mod:`probekit.cache`)."""
+    scope = getattr(encoder, "cache_scope", "all")
+    if scope not in ("all", "single_run"):
+        raise ProbekitError(f"encoder {type(encoder).__name__}: cache_scope must be 'all' or 'single_run', "
+                            f"got {scope!r}.")
+    return scope
 
 
 def check_resources(component: Any) -> None:

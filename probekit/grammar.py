@@ -26,6 +26,9 @@ one with the same seed.
 from __future__ import annotations
 
 import difflib
+import functools
+import hashlib
+import json
 import math
 import re
 from bisect import bisect_right
@@ -36,9 +39,10 @@ import numpy as np
 
 from probekit.corpus import Corpus, Sentence
 from probekit.errors import ProbekitError
-from probekit.io import read_text
+from probekit.io import atomic_write, default_cache_root, read_text
 from probekit.library import grammar_dir
 from probekit.options import check_int
+from probekit.parse_cache import cached_parse
 
 RELCL = "acl:relcl"
 """The relation whose nesting ``rc_depth`` counts."""
@@ -335,6 +339,17 @@ class Grammar:
     def expected_length(self) -> float:
         """Mean sentence length in words without depth or length constraints."""
         return float(_expected_lengths(self)[self._start_id])
+
+    def digest(self) -> str:
+        """sha256 of everything generation reads from the grammar: its name (each sentence's
+        ``meta``), start symbol, rules in order (weights exactly) and lexicon. Part of the
+        generated-corpus cache's key (:func:`generate_corpus`)."""
+        content = {
+            "name": self.name, "start": self.start,
+            "rules": [[r.lhs, list(r.children), list(r.relations), r.head, float(r.weight).hex()] for r in self.rules],
+            "lexicon": [[c.name, c.upos, list(c.words)] for c in self.lexicon.values()],
+        }
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def __repr__(self) -> str:
         return (f"Grammar({self.name!r}, {len(self.rules)} rules, {len(self.lexicon)} lexical "
@@ -727,11 +742,26 @@ def load_grammar(name_or_path: str) -> Grammar:
 _CONSTRAINTS = ("min_rc_depth", "max_rc_depth", "max_length")
 
 
-def generate_corpus(grammar: str | Grammar, n: int, seed: int, **constraints) -> Corpus:
+@functools.lru_cache(maxsize=1)
+def _generator_digest() -> str:
+    """What generated sentences depend on besides the grammar and the settings: this module's
+    and :mod:`probekit.corpus`'s sources and numpy's version (its random streams may change
+    between versions). Part of the generated-corpus cache's key."""
+    digest = hashlib.sha256(f"numpy {np.__version__}\n".encode())
+    for module in (__file__, Path(__file__).with_name("corpus.py")):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()
+
+
+def generate_corpus(grammar: str | Grammar, n: int, seed: int, cache: bool = True, **constraints) -> Corpus:
     """``n`` sentences of a built-in or file grammar as a :class:`Corpus` named after it.
 
     ``constraints`` are ``min_rc_depth``, ``max_rc_depth`` and ``max_length`` (see
-    :meth:`Grammar.generate`).
+    :meth:`Grammar.generate`). With ``cache`` the sentences are stored in and served from the
+    generated-corpus cache (:mod:`probekit.parse_cache`, ``$PROBEKIT_CACHE/generated/``), keyed by
+    the grammar's content (:meth:`Grammar.digest`), ``n``, ``seed``, the constraints and the
+    generator's code: a hit is the same sentences, read in a few milliseconds instead of
+    generated at about 0.2 ms each.
     """
     for key in constraints:
         if key not in _CONSTRAINTS:
@@ -739,7 +769,14 @@ def generate_corpus(grammar: str | Grammar, n: int, seed: int, **constraints) ->
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ProbekitError(f"unknown generation option {key!r}.{hint} Options: {', '.join(_CONSTRAINTS)}.")
     loaded = load_grammar(grammar)
-    return Corpus(loaded.generate(n, seed, **constraints), name=loaded.name)
+    if not cache:
+        return Corpus(loaded.generate(n, seed, **constraints), name=loaded.name)
+    # a setting generate() refuses raises there and stores nothing, so a hit always had valid settings
+    settings = json.dumps({"grammar": loaded.digest(), "n": n, "seed": seed, "constraints": constraints},
+                          sort_keys=True, default=repr)
+    sentences = cached_parse(settings.encode("utf-8"), lambda: loaded.generate(n, seed, **constraints), Sentence,
+                             default_cache_root(), atomic_write, parser=_generator_digest(), folder="generated")
+    return Corpus(sentences, name=loaded.name)
 
 
 __all__: list[str] = [

@@ -2,12 +2,13 @@
 
 Resampling whole sentences (not words) respects the dependence between the words of one
 sentence. The bootstrap is vectorised: per-sentence counts of true positives, predictions
-and gold labels per class are summed under multinomial resampling weights with one matrix
+and gold labels per class are summed under sentence resampling counts with one matrix
 product, so 1,000 replicates over thousands of sentences cost milliseconds.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -41,9 +42,23 @@ def sentence_counts(y_true: np.ndarray, y_pred: np.ndarray, sentence_ids: np.nda
     )
 
 
+@functools.lru_cache(maxsize=2)
 def _bootstrap_weights(n_sentences: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_sentences)`` resampling counts (read-only): row b counts how often each
+    sentence is drawn in replicate b, ``n_sentences`` draws with replacement.
+
+    Drawn as uniform sentence indices and counted with one ``bincount``: 20-40 ms for 1,000
+    replicates of 1,000-2,000 sentences, where ``Generator.multinomial`` (the same distribution)
+    took 0.13-0.34 s. One run asks for the same counts several times (its metrics, the majority
+    baseline's, V-information): they are kept for the last two settings asked for.
+    """
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n_sentences, np.full(n_sentences, 1.0 / n_sentences), size=n_boot).astype(np.float64)
+    draws = rng.integers(0, n_sentences, size=(n_boot, n_sentences)) if n_sentences else np.empty((n_boot, 0), int)
+    draws += np.arange(n_boot)[:, None] * n_sentences
+    counts = np.bincount(draws.ravel(), minlength=n_boot * n_sentences).reshape(n_boot, n_sentences)
+    weights = counts.astype(np.float64)
+    weights.flags.writeable = False
+    return weights
 
 
 def _summary(point: float, replicates: np.ndarray) -> dict:

@@ -1,4 +1,4 @@
-"""A cache of parsed CoNLL-U files, keyed by the file's content.
+"""A cache of parsed CoNLL-U files, keyed by the file's content (and of generated corpora).
 
 Parsing EWT's training file with the ``conllu`` package takes about 3 s, in every UD run;
 loading the parsed sentences from this cache takes a fraction of that
@@ -8,6 +8,11 @@ anyone remembering to bump a version) and of :data:`PARSE_FORMAT` (the stored la
 edited file or an edited reader is a different key and is parsed afresh: a stale parse is never
 served. The file name plays no
 part (a copy of EWT elsewhere hits the same entry).
+
+Sentences generated from a grammar (:func:`probekit.grammar.generate_corpus`, about 0.2 ms
+per sentence) are stored the same way under ``<cache>/generated/``: there the "content" is the
+grammar's rules, the sizes, seed and depth constraints, and the "parser" is the generator's
+source and numpy's version (whose random streams it reads).
 
 Layout: ``<cache>/conllu/<key>.npz`` (``<cache>`` = ``$PROBEKIT_CACHE``, default
 ``~/.cache/probekit``), column arrays rather than one object per sentence (loading 12,500
@@ -28,17 +33,25 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from probekit.errors import ProbekitError
+
 
 PARSE_FORMAT = 1
 _SEP = "\x1f"
 
 
-def entry_path(data: bytes, root: Path, parser: str = "") -> Path:
-    """Where (under the cache folder ``root``) the parse of a file with content ``data`` by the
-    reader whose source digest is ``parser`` is stored."""
-    digest = hashlib.sha256(f"probekit-conllu-{PARSE_FORMAT}\n{parser}\n".encode())
+#: the cache's subfolders: parsed CoNLL-U files, generated corpora
+FOLDERS = ("conllu", "generated")
+
+
+def entry_path(data: bytes, root: Path, parser: str = "", folder: str = "conllu") -> Path:
+    """Where (under the cache folder ``root``, in its subfolder ``folder``) the parse of a file
+    with content ``data`` by the reader whose source digest is ``parser`` is stored."""
+    if folder not in FOLDERS:
+        raise ValueError(f"unknown sentence cache folder {folder!r}")
+    digest = hashlib.sha256(f"probekit-{folder}-{PARSE_FORMAT}\n{parser}\n".encode())
     digest.update(data)
-    return Path(root) / "conllu" / f"{digest.hexdigest()}.npz"
+    return Path(root) / folder / f"{digest.hexdigest()}.npz"
 
 
 def _codes(values: list[str]) -> tuple[np.ndarray, str]:
@@ -69,15 +82,15 @@ def _text(array: np.ndarray) -> str:
 def _sentences(c: dict[str, np.ndarray], make: Callable[..., Any]) -> list:
     offsets = c["offsets"].tolist()
     n_words = offsets[-1]
-    words = _text(c["words"]).split(_SEP) if n_words else []
-    heads = c["heads"].tolist()
-    deprels = np.asarray(_text(c["deprel_vocab"]).split(_SEP), dtype=object)[c["deprels"]].tolist()
-    upos = np.asarray(_text(c["upos_vocab"]).split(_SEP), dtype=object)[c["upos"]].tolist()
+    # whole columns as tuples, so that each sentence's fields are slices (no list per field)
+    words = tuple(_text(c["words"]).split(_SEP)) if n_words else ()
+    heads = tuple(c["heads"].tolist())
+    deprels = tuple(np.asarray(_text(c["deprel_vocab"]).split(_SEP), dtype=object)[c["deprels"]].tolist())
+    upos = tuple(np.asarray(_text(c["upos_vocab"]).split(_SEP), dtype=object)[c["upos"]].tolist())
     metas = json.loads(_text(c["meta"]))
     if len(words) != n_words or len(heads) != n_words or len(metas) != len(offsets) - 1:
         raise ValueError("inconsistent cache entry")
-    return [make(tuple(words[a:b]), tuple(heads[a:b]), tuple(deprels[a:b]),
-                     tuple(upos[a:b]) if has else None, meta)
+    return [make(words[a:b], heads[a:b], deprels[a:b], upos[a:b] if has else None, meta)
             for a, b, has, meta in zip(offsets[:-1], offsets[1:], c["has_upos"].tolist(), metas)]
 
 
@@ -90,7 +103,8 @@ def _load(path: Path, make: Callable[..., Any]) -> list | None:
 
 
 def cached_parse(data: bytes, parse: Callable[[], list], make: Callable[..., Any], root: Path,
-                 atomic_write: Callable[[Path, Callable[[str], None]], None], parser: str = "") -> list:
+                 atomic_write: Callable[[Path, Callable[[str], None]], None], parser: str = "",
+                 folder: str = "conllu") -> list:
     """The sentences of a file with content ``data``: from the cache, else ``parse()`` and store.
 
     Sentences are objects with ``words, heads, deprels, upos, meta``; a cached one is rebuilt
@@ -99,9 +113,9 @@ def cached_parse(data: bytes, parse: Callable[[], list], make: Callable[..., Any
     below both on the architecture's floors and imports neither.
 
     Errors of ``parse`` propagate and store nothing. A cache folder that cannot be written
-    (read-only home) only costs the speed-up.
+    (read-only home) only costs the speed-up. ``folder``: one of :data:`FOLDERS`.
     """
-    path = entry_path(data, root, parser)
+    path = entry_path(data, root, parser, folder)
     if path.is_file():
         sentences = _load(path, make)
         if sentences is not None:
@@ -115,6 +129,6 @@ def cached_parse(data: bytes, parse: Callable[[], list], make: Callable[..., Any
 
     try:
         atomic_write(path, write)
-    except OSError:
+    except (OSError, ProbekitError):   # atomic_write names the file in a ProbekitError
         pass
     return sentences

@@ -17,6 +17,8 @@ surface position of the word relative to its governor. See :func:`structure_depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -79,37 +81,92 @@ def _base(deprel: str) -> str:
     return deprel.split(":", 1)[0]
 
 
-def _resolve_conjuncts(sentence: Sentence) -> tuple[list[int], list[str]]:
-    """For each word, the head and relation that decide its role (conj chains followed up)."""
-    heads, rels = list(sentence.heads), list(sentence.deprels)
-    for i in range(len(heads)):
-        node, steps = i, 0
-        while _base(sentence.deprels[node]) == "conj" and sentence.heads[node] > 0 and steps < len(heads):
-            node = sentence.heads[node] - 1
-            steps += 1
-        if node != i:
-            heads[i], rels[i] = sentence.heads[node], sentence.deprels[node]
-    return heads, rels
+@dataclass
+class _Words:
+    """Sentences flattened into word arrays, every index global (position in the corpus)."""
+
+    length: np.ndarray    # the length of the word's sentence
+    parent: np.ndarray    # the index of the word's head (the word itself for the root)
+    is_root: np.ndarray   # head 0
+    rel: np.ndarray       # relation code: index into ``relations``
+    relations: list[str]
 
 
-def _clause_of(heads: list[int], rels: list[str]) -> list[int]:
-    """For each word, the 0-based index of the head of the clause it belongs to.
+def _flatten(corpus: Corpus) -> _Words:
+    """Word arrays of ``corpus`` (walks over its sentences driven from C; no Python loop per word)."""
+    sentences, offsets = corpus.sentences, corpus.offsets
+    lengths = np.diff(offsets)
+    n = corpus.n_tokens
+    start, length = np.repeat(offsets[:-1], lengths), np.repeat(lengths, lengths)
+    heads = np.fromiter(chain.from_iterable(map(attrgetter("heads"), sentences)), dtype=np.int64, count=n)
+    rels = list(chain.from_iterable(map(attrgetter("deprels"), sentences)))
+    relations = list(dict.fromkeys(rels))
+    code = {r: i for i, r in enumerate(relations)}
+    rel = np.fromiter(map(code.__getitem__, rels), dtype=np.int64, count=n)
+    is_root = heads == 0
+    parent = np.where(is_root, np.arange(n), start + heads - 1)
+    return _Words(length, parent, is_root, rel, relations)
 
-    Plain lists, not numpy: sentences are short, and per-element numpy indexing cost more than
-    the walk itself (the ``targets`` stage of a UD run; benchmarks/README.md)."""
-    n = len(heads)
-    clause = [-1] * n
-    clausal = [_base(r) in CLAUSAL_RELATIONS for r in rels]
-    for i in range(n):
-        path, node = [], i
-        while clause[node] < 0 and not clausal[node] and heads[node] > 0 and len(path) <= n:
-            path.append(node)
-            node = heads[node] - 1
-        top = clause[node] if clause[node] >= 0 else node
-        clause[node] = top
-        for j in path:
-            clause[j] = top
-    return clause
+
+def _follow(step: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """For every word, where ``limit`` (its sentence's length) applications of ``step`` lead.
+
+    ``step`` maps a word to the next word of its chain (itself where the chain ends). Stops
+    early once nothing moves, so it costs one pass per link of the longest chain."""
+    node = np.arange(len(step))
+    for k in range(int(limit.max()) if len(limit) else 0):
+        moved = np.where(k < limit, step[node], node)
+        if np.array_equal(moved, node):
+            break
+        node = moved
+    return node
+
+
+def _resolve_conjuncts(words: _Words) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each word, the governor, root flag and relation that decide its role: those of the
+    first conjunct of its ``conj`` chain (the word's own when it is not a conjunct)."""
+    is_conj = np.array([_base(r) == "conj" for r in words.relations], dtype=bool)
+    moves = is_conj[words.rel] & ~words.is_root
+    first = _follow(np.where(moves, words.parent, np.arange(len(moves))), words.length)
+    return words.parent[first], words.is_root[first], words.rel[first]
+
+
+def _clause_of(words: _Words, parent: np.ndarray, is_root: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """For each word, the index of the head of the clause it belongs to: the nearest word at or
+    above it (following ``parent``) that is attached by a clausal relation or is the root."""
+    clausal = np.array([_base(r) in CLAUSAL_RELATIONS for r in words.relations], dtype=bool)
+    stop = clausal[rel] | is_root
+    return _follow(np.where(stop, np.arange(len(stop)), parent), words.length)
+
+
+def _flags(words: _Words, argument: np.ndarray, scheme: Scheme,
+           resolved: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`structure_dependent` for every word of ``words``; ``argument``: its role is an
+    argument role; ``resolved``: :func:`_resolve_conjuncts` of ``words`` when already computed."""
+    parent, is_root, rel = resolved or _resolve_conjuncts(words)
+    clause = _clause_of(words, parent, is_root, rel)
+    base = [_base(r) for r in words.relations]
+    subject = np.array([b in ("nsubj", "csubj") for b in base], dtype=bool)[rel]
+    obj = np.array([b in ("obj", "iobj") for b in base], dtype=bool)[rel]
+    index = np.arange(len(rel))
+    flags = (subject & (index > parent)) | (obj & (index < parent))   # non-canonical order
+    if scheme == "thematic":
+        flags |= np.array([r in _PASSIVE_VOICE for r in words.relations], dtype=bool)[rel]   # voice
+    # separated: a word strictly between the argument and its governor is in another clause
+    candidates = np.flatnonzero(argument & ~is_root)
+    low = np.minimum(candidates, parent[candidates])
+    high = np.maximum(candidates, parent[candidates])
+    own = clause[parent[candidates]]
+    separated = np.zeros(len(candidates), dtype=bool)
+    between = np.arange(len(candidates))
+    for d in range(1, int((high - low).max()) if len(candidates) else 0):
+        between = between[low[between] + d < high[between]]
+        if not len(between):
+            break
+        separated[between] |= clause[low[between] + d] != own[between]
+    flags[candidates] |= separated
+    flags &= argument & ~is_root
+    return flags
 
 
 def structure_dependent(sentence: Sentence, roles: list[str], scheme: Scheme = "syntactic") -> np.ndarray:
@@ -126,32 +183,15 @@ def structure_dependent(sentence: Sentence, roles: list[str], scheme: Scheme = "
     3. *voice* (thematic scheme only): a passive subject or a by-phrase agent, whose
        thematic role is the reverse of what its position says in the active voice.
     """
-    return _flags(*_resolve_conjuncts(sentence), roles, scheme)
-
-
-def _flags(heads: list[int], rels: list[str], roles: list[str], scheme: Scheme) -> np.ndarray:
-    """:func:`structure_dependent` from the conj-resolved heads and relations."""
-    clause = _clause_of(heads, rels)
-    arguments = ARGUMENT_ROLES[scheme]
-    flags = np.zeros(len(heads), dtype=bool)
-    for i, role in enumerate(roles):
-        if role not in arguments or heads[i] == 0:
-            continue
-        governor = heads[i] - 1
-        low, high = sorted((i, governor))
-        own = clause[governor]
-        separated = any(c != own for c in clause[low + 1 : high])
-        base = _base(rels[i])
-        non_canonical = (base in ("nsubj", "csubj") and i > governor) or (base in ("obj", "iobj") and i < governor)
-        voice = scheme == "thematic" and rels[i] in _PASSIVE_VOICE
-        flags[i] = separated or non_canonical or voice
-    return flags
+    check_scheme(scheme)
+    argument = np.array([r in ARGUMENT_ROLES[scheme] for r in roles], dtype=bool)
+    return _flags(_flatten(Corpus([sentence])), argument, scheme)
 
 
 def sentence_roles(sentence: Sentence, scheme: Scheme = "syntactic") -> list[str]:
     """The role of every word of ``sentence`` under ``scheme``."""
-    _, rels = _resolve_conjuncts(sentence)
-    return [relation_role(r, scheme) for r in rels]
+    roles = corpus_roles(Corpus([sentence]), scheme)
+    return [roles.names[k] for k in roles.labels.tolist()]
 
 
 @dataclass
@@ -165,19 +205,22 @@ class RoleLabels:
 
 
 def corpus_roles(corpus: Corpus, scheme: Scheme = "syntactic") -> RoleLabels:
-    """Role labels and structure-dependent flags for every word of ``corpus``."""
+    """Role labels and structure-dependent flags for every word of ``corpus``.
+
+    The whole corpus at once, on word arrays: ``conj`` chains and clause heads are followed
+    for all words together, one array step per link (benchmarks/README.md: the ``targets``
+    stage), with each distinct relation's role looked up once. Sentences must be trees (as
+    :func:`probekit.corpus.read_conllu` and the grammars guarantee).
+    """
     check_scheme(scheme)
     names = SCHEMES[scheme]
-    index = {name: i for i, name in enumerate(names)}
-    labels = np.empty(corpus.n_tokens, dtype=np.int64)
-    flags = np.empty(corpus.n_tokens, dtype=bool)
-    role_of: dict[str, str] = {}   # relation -> role, looked up once per distinct relation
-    for sentence, start in zip(corpus.sentences, corpus.offsets[:-1]):
-        heads, rels = _resolve_conjuncts(sentence)
-        roles = [role_of[r] if r in role_of else role_of.setdefault(r, relation_role(r, scheme)) for r in rels]
-        stop = start + len(roles)
-        labels[start:stop] = [index[r] for r in roles]
-        flags[start:stop] = _flags(heads, rels, roles, scheme)
+    words = _flatten(corpus)
+    resolved = _resolve_conjuncts(words)
+    rel = resolved[2]
+    role = np.array([names.index(relation_role(r, scheme)) for r in words.relations], dtype=np.int64)
+    labels = role[rel] if len(rel) else np.empty(0, dtype=np.int64)
+    argument = np.isin(labels, [names.index(r) for r in ARGUMENT_ROLES[scheme]])
+    flags = _flags(words, argument, scheme, resolved)
     return RoleLabels(labels=labels, names=names, structure_dependent=flags, scheme=scheme)
 
 

@@ -92,3 +92,17 @@ def test_v_information_of_noise_is_zero_within_its_ci():
     # few thousandths of a bit below zero; the paired bootstrap CI is that tight too.
     assert v["ci_low"] - 0.005 <= 0.0 <= v["ci_high"] + 0.005 and abs(v["value"]) < 0.01
     assert v["ci_high"] - v["ci_low"] < 0.02
+
+
+def test_bootstrap_counts_resample_every_sentence_with_replacement():
+    from probekit.metrics import _bootstrap_weights
+
+    w = _bootstrap_weights(300, 2000, 0)
+    assert w.shape == (2000, 300) and not w.flags.writeable
+    assert np.all(w.sum(1) == 300) and np.all(w >= 0) and np.all(w == np.round(w))
+    # each sentence's count is Binomial(n, 1/n): mean 1, variance 1 - 1/n, P(0) = (1 - 1/n)^n ~ e^-1
+    assert abs(w.mean() - 1.0) < 1e-12
+    assert abs(w.var() - (1 - 1 / 300)) < 0.02
+    assert abs((w == 0).mean() - (1 - 1 / 300) ** 300) < 0.01
+    assert np.array_equal(w, _bootstrap_weights(300, 2000, 0)) and not np.array_equal(w, _bootstrap_weights(300, 2000, 1))
+    assert _bootstrap_weights(0, 5, 0).shape == (5, 0)

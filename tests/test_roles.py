@@ -66,3 +66,64 @@ def test_relation_subtypes_and_unknown_scheme():
     assert relation_role("aux:pass") == "FUNC" and relation_role("reparandum") == "OTHER"
     with pytest.raises(ProbekitError, match="unknown role scheme"):
         relation_role("nsubj", "semantic")
+
+
+# -- the corpus-wide (array) computation against the definition, sentence by sentence ----------
+
+def reference_roles(sentence, scheme):
+    """Roles and flags by the definition, one sentence at a time, in plain Python (the code the
+    array version replaced): follow conj chains, walk up to each word's clause head, then check
+    separation, order and voice for every argument."""
+    from probekit.roles import ARGUMENT_ROLES, CLAUSAL_RELATIONS
+
+    def base(rel):
+        return rel.split(":", 1)[0]
+
+    n = len(sentence)
+    heads, rels = list(sentence.heads), list(sentence.deprels)
+    for i in range(n):
+        node = i
+        while base(sentence.deprels[node]) == "conj" and sentence.heads[node] > 0:
+            node = sentence.heads[node] - 1
+        heads[i], rels[i] = sentence.heads[node], sentence.deprels[node]
+    clause = []
+    for i in range(n):
+        node = i
+        while base(rels[node]) not in CLAUSAL_RELATIONS and heads[node] > 0:
+            node = heads[node] - 1
+        clause.append(node)
+    roles = [relation_role(r, scheme) for r in rels]
+    flags = []
+    for i, role in enumerate(roles):
+        if role not in ARGUMENT_ROLES[scheme] or heads[i] == 0:
+            flags.append(False)
+            continue
+        governor = heads[i] - 1
+        low, high = sorted((i, governor))
+        separated = any(c != clause[governor] for c in clause[low + 1:high])
+        order = (base(rels[i]) in ("nsubj", "csubj") and i > governor) or (base(rels[i]) in ("obj", "iobj")
+                                                                            and i < governor)
+        voice = scheme == "thematic" and rels[i] in ("nsubj:pass", "csubj:pass", "obl:agent")
+        flags.append(separated or order or voice)
+    return roles, flags
+
+
+@pytest.mark.parametrize("scheme", ["syntactic", "thematic"])
+def test_corpus_roles_equal_the_definition_sentence_by_sentence(scheme, ewt_dev):
+    from probekit.grammar import generate_corpus
+
+    corpora = [ewt_dev, generate_corpus("A", 300, 4, cache=False, min_rc_depth=2, max_rc_depth=3),
+               generate_corpus("B", 300, 5, cache=False), generate_corpus("simple", 100, 6, cache=False)]
+    for corpus in corpora:
+        got = corpus_roles(corpus, scheme)
+        names = np.array(got.names)
+        expected_roles, expected_flags = [], []
+        for sentence in corpus:
+            roles, flags = reference_roles(sentence, scheme)
+            expected_roles += roles
+            expected_flags += flags
+        assert names[got.labels].tolist() == expected_roles
+        assert got.structure_dependent.tolist() == expected_flags
+        assert sum(expected_flags) > 0
+    one = corpora[1][7]
+    assert sentence_roles(one, scheme) == reference_roles(one, scheme)[0]

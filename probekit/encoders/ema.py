@@ -17,6 +17,8 @@ afterwards (the recurrence is linear).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -325,7 +327,13 @@ class EMAEncoder(Encoder):
     option is the labelled loophole of the data-processing argument, not an EMA memory.
     Blocks: ``"x"`` (if ``include_current``), ``"ema_<rate>"`` per rate, then
     ``"ema_<rate>@t-<j>"`` for j = 1..H and each rate.
+
+    Features are cached (:mod:`probekit.cache`) only for a single ``probekit run``
+    (``cache_scope = "single_run"``): computing them takes milliseconds, but a fresh process
+    first spends about 1 s importing numba and loading the compiled kernel, which a hit skips.
     """
+
+    cache_scope = "single_run"
 
     def __init__(
         self,
@@ -375,6 +383,30 @@ class EMAEncoder(Encoder):
         else:
             self.table_ = None  # one-hot rows are built on the fly
         return self
+
+    def cache_key_parts(self, corpus: Corpus) -> dict:
+        """Everything ``encode(corpus)`` depends on (see :mod:`probekit.cache`): every option, the
+        fitted vocabulary and embedding table (they come from the training corpus), the corpus's
+        words and sentence bounds, the code (:func:`~probekit.provenance.code_fingerprint`) and the
+        numpy and numba versions. Reads no numba: a hit never loads the kernel."""
+        from importlib.metadata import version
+
+        from probekit.provenance import code_fingerprint
+
+        require_fitted(self, "vocab_", "ema")
+        fitted = hashlib.sha256(json.dumps(self.vocab_.types_, ensure_ascii=False).encode("utf-8"))
+        if self.table_ is not None:
+            table = np.ascontiguousarray(self.table_)
+            fitted.update(f"\n{table.dtype.str}{table.shape}\n".encode())
+            fitted.update(table.tobytes())
+        return {
+            "encoder": f"{type(self).__module__}.{type(self).__qualname__}",
+            "params": self.get_params(),
+            "fitted": fitted.hexdigest(),
+            "corpus": {"fingerprint": corpus.fingerprint(), "sentences": len(corpus), "words": corpus.n_tokens},
+            "code": code_fingerprint(),
+            "versions": {"numpy": np.__version__, "numba": version("numba")},
+        }
 
     @property
     def n_blocks(self) -> int:
