@@ -51,7 +51,15 @@ _BUDGET: int | None = None
 
 
 def single_threaded() -> threadpool_limits:
-    """Limit BLAS and OpenMP to one thread for the ``with`` block."""
+    """Limit BLAS and OpenMP to one thread for the ``with`` block.
+
+    scipy ships its own OpenBLAS, and a limit covers only the libraries loaded when it is set: a
+    scipy imported inside the block (the linear probe imports ``scipy.optimize`` on its first fit)
+    ran its BLAS on every core, which made a run's probe stage 2x slower on a busy machine (its
+    CPU time 4.3 -> 7.7 s) and could change its last bits. So scipy's BLAS is loaded first.
+    """
+    import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS, so that the limit covers it)
+
     return threadpool_limits(limits=1)
 
 

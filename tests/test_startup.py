@@ -147,3 +147,23 @@ def test_the_built_in_lm_names_are_the_registered_ones():
     assert set(BUILT_IN_PREDICTORS) <= set(predictors.names())
     with pytest.raises(ProbekitError, match="gpt2"):
         TrainConfig(corpus="wikitext2", arch="gtp2")   # a typo still gets the registry's did-you-mean
+
+
+def test_scipy_imported_inside_the_one_thread_block_is_held_to_one_thread(tmp_path):
+    """The linear probe imports scipy.optimize inside ``single_threaded()``: scipy's own OpenBLAS,
+    loaded there, must be limited too (a threaded one doubled a busy machine's probe time)."""
+    script = """
+import json, threadpoolctl
+from probekit.threads import single_threaded
+with single_threaded():
+    import scipy.optimize
+    print(json.dumps({i["filepath"]: i["num_threads"] for i in threadpoolctl.threadpool_info()
+                      if i["internal_api"] == "openblas"}))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS="", OMP_NUM_THREADS="")
+    env.pop("OPENBLAS_NUM_THREADS"), env.pop("OMP_NUM_THREADS")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    threads = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert any("scipy" in path for path in threads) and set(threads.values()) == {1}, threads
