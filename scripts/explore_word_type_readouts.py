@@ -171,6 +171,23 @@ READOUTS: dict[str, Callable] = {
 }
 
 
+def score_row(name: str, fit_clusters: np.ndarray, scored_clusters: np.ndarray, data: dict, k: int, split: str,
+              **extra) -> dict:
+    """One table row: the cluster -> role mappings fitted on the fitting words, scored on the scored words."""
+    mapping = ClusterReadout().fit(fit_clusters, data["y_fit"], k, n_clusters=max(k, int(fit_clusters.max()) + 1))
+    return {"readout": name, "k": k, **extra,
+            f"{split} one-to-one": mapping.accuracy(scored_clusters, data["y_scored"], "one_to_one"),
+            f"{split} many-to-one": mapping.accuracy(scored_clusters, data["y_scored"], "many_to_one")}
+
+
+def write_table(rows: list[dict], out: Path | None) -> None:
+    """Print the rows as a markdown table (and write them as csv to ``out``)."""
+    table = pd.DataFrame(rows)
+    if out:
+        table.to_csv(out, index=False, float_format="%.3f")
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="roles")
@@ -181,15 +198,8 @@ def main() -> None:
     types, k = Types(data), data["n_labels"]
     rows = []
     for name, readout in READOUTS.items():
-        fit_clusters, scored_clusters = readout(types, data, k)
-        mapping = ClusterReadout().fit(fit_clusters, data["y_fit"], k, n_clusters=max(k, int(fit_clusters.max()) + 1))
-        rows.append({"readout": name, "k": k, "types": len(types.count),
-                     f"{args.split} one-to-one": mapping.accuracy(scored_clusters, data["y_scored"], "one_to_one"),
-                     f"{args.split} many-to-one": mapping.accuracy(scored_clusters, data["y_scored"], "many_to_one")})
-    table = pd.DataFrame(rows)
-    if args.out:
-        table.to_csv(args.out, index=False, float_format="%.3f")
-    print(table.to_markdown(index=False, floatfmt=".3f"))
+        rows.append(score_row(name, *readout(types, data, k), data, k, args.split, types=len(types.count)))
+    write_table(rows, args.out)
 
 
 if __name__ == "__main__":
