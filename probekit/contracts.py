@@ -38,6 +38,10 @@ Parameters follow scikit-learn's estimator conventions: options are keyword para
 * ``unsupervised = True``: ``fit(X)`` and ``predict_clusters(X)``; labels enter only to map
   clusters to labels on the training rows, for scoring. Optional: ``predict_curve(X)`` (``{k:
   cluster ids}``, the readout curve) and ``with_cluster_count(k)`` (add k to the curve).
+* ``uses_sequence = True`` (default False), zero-label probes only: ``fit``, ``predict_clusters``
+  and ``predict_curve`` also get ``sequence=`` a :class:`WordSequence` (sentence offsets and word
+  ids of the rows), and ``fit`` gets *every* training row in corpus order, labelled or not (it
+  takes no labels); the cluster -> label mapping still uses the labelled training rows only.
 * ``get_params()``: as above (:class:`probekit.probes.base.Probe` gives it, as scikit-learn's ``BaseEstimator`` would).
 
 **Task** (required: ``load``, ``targets``)
@@ -51,6 +55,7 @@ Parameters follow scikit-learn's estimator conventions: options are keyword para
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
@@ -58,6 +63,7 @@ import numpy as np
 from probekit.corpus import Corpus
 from probekit.errors import ProbekitError
 from probekit.features import Features
+from probekit.vocab import Vocabulary
 
 DEFAULT_PROBE = "linear"
 
@@ -116,6 +122,27 @@ def check(component: Any, what: str) -> Any:
     return component
 
 
+@dataclass(frozen=True)
+class WordSequence:
+    """What a sequence-aware zero-label probe gets beside the feature rows: ``offsets[i]:offsets[i + 1]``
+    are the rows of sentence ``i``; ``word_ids[r]`` is row r's word type, an id into the *training*
+    corpus's vocabulary (``0 .. n_types - 1``), or -1 for a word type never seen in training.
+    Plain data, no labels: the rows' order and words are what an unlabelled corpus has anyway."""
+
+    offsets: np.ndarray
+    word_ids: np.ndarray
+    n_types: int
+
+
+def word_sequences(train: Corpus, *others: Corpus) -> tuple[WordSequence, ...]:
+    """The :class:`WordSequence` of ``train`` and of each of ``others``, word ids from ``train``'s
+    vocabulary (exact word forms, most frequent first)."""
+    vocabulary = Vocabulary().fit(train.words())
+    n_types = len(vocabulary) - 1            # id 0 is the unknown bucket: shifted to -1
+    return tuple(WordSequence(np.asarray(corpus.offsets, dtype=np.int64), vocabulary.ids(corpus.words()) - 1,
+                              n_types) for corpus in (train, *others))
+
+
 # -- the optional hooks, read in one place -------------------------------------------------------
 
 
@@ -137,11 +164,37 @@ def add_cluster_count(probe: Any, k: int) -> None:
         hook(k)
 
 
-def predict_curve(probe: Any, X: np.ndarray) -> dict[int, np.ndarray] | None:
+def uses_sequence(probe: Any) -> bool:
+    """Whether a zero-label probe reads the rows' sentences and word types (hook ``uses_sequence``,
+    default False): it then gets ``sequence=`` a :class:`WordSequence` in fit and predict."""
+    return is_unsupervised_probe(probe) and bool(getattr(probe, "uses_sequence", False))
+
+
+def _sequence(probe: Any, sequence: WordSequence | None) -> dict:
+    """``{"sequence": sequence}`` for a probe that uses it, else ``{}`` (others never see it)."""
+    if not uses_sequence(probe):
+        return {}
+    if sequence is None:
+        raise ProbekitError(f"probe {type(probe).__name__} reads the word sequence (uses_sequence) but none was given.")
+    return {"sequence": sequence}
+
+
+def fit_clusters(probe: Any, X: np.ndarray, sequence: WordSequence | None = None) -> Any:
+    """``probe.fit(X)`` of a zero-label probe, with ``sequence=`` when it uses one. Never labels."""
+    return probe.fit(X, **_sequence(probe, sequence))
+
+
+def predict_clusters(probe: Any, X: np.ndarray, sequence: WordSequence | None = None) -> np.ndarray:
+    """``probe.predict_clusters(X)``, with ``sequence=`` when the probe uses one."""
+    return probe.predict_clusters(X, **_sequence(probe, sequence))
+
+
+def predict_curve(probe: Any, X: np.ndarray, sequence: WordSequence | None = None) -> dict[int, np.ndarray] | None:
     """``{k: cluster ids}`` of a zero-label probe's readout curve (hook ``predict_curve``); None
-    when the probe has no curve (one clustering: ``predict_clusters``)."""
+    when the probe has no curve (one clustering: ``predict_clusters``). ``sequence`` goes only to a
+    probe that uses it."""
     hook = getattr(probe, "predict_curve", None)
-    return hook(X) if callable(hook) else None
+    return hook(X, **_sequence(probe, sequence)) if callable(hook) else None
 
 
 def cache_key_parts(encoder: Any, corpus: Corpus) -> dict | None:

@@ -211,7 +211,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
         probe = fresh.pop() if fresh else new_probe()
         say(f"fitting probe {probe_name}")
         start = time.perf_counter()
-        extra, predictions = _fit_and_score(probe, train_view, test_view, y_train, y_test, test, config)
+        extra, predictions = _fit_and_score(probe, train_view, test_view, y_train, y_test, train, test, config)
         probe_seconds = round(time.perf_counter() - start, 4)
         say("scoring")
         scored = _score(predictions, y_test, test, config)
@@ -274,7 +274,7 @@ def _information_metrics(config, new_probe, f_train, f_test, y_train, y_test, tr
     return extra
 
 
-def _fit_and_score(probe, f_train: Features, f_test: Features, y_train, y_test, test, config: RunConfig
+def _fit_and_score(probe, f_train: Features, f_test: Features, y_train, y_test, train, test, config: RunConfig
                    ) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit the probe on the labelled training rows; return extra metrics and the test
     predictions per readout mode.
@@ -286,7 +286,7 @@ def _fit_and_score(probe, f_train: Features, f_test: Features, y_train, y_test, 
     x_train, labels = f_train.X[keep], y_train.labels[keep]
     n_classes = len(y_train.names)
     if contracts.is_unsupervised_probe(probe):
-        return _fit_and_score_clusters(probe, x_train, labels, f_test, y_test, test, config, n_classes)
+        return _fit_and_score_clusters(probe, f_train, keep, labels, f_test, y_test, train, test, config, n_classes)
     probe.fit(x_train, labels, n_classes=n_classes)
     proba = probe.predict_proba(f_test.X)
     predictions = {"supervised": np.asarray(proba.argmax(1), dtype=np.int64)}
@@ -294,10 +294,15 @@ def _fit_and_score(probe, f_train: Features, f_test: Features, y_train, y_test, 
                                config.seed), predictions
 
 
-def _fit_and_score_clusters(probe, x_train: np.ndarray, labels: np.ndarray, f_test: Features, y_test, test,
-                            config: RunConfig, n_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
+def _fit_and_score_clusters(probe, f_train: Features, keep: np.ndarray, labels: np.ndarray, f_test: Features,
+                            y_test, train, test, config: RunConfig, n_classes: int) -> tuple[dict, dict[str, np.ndarray]]:
     """Fit a zero-label probe on the training features alone; fit the cluster -> label mappings on
     the *training* clusters and labels (never the test set); score the test clusters.
+
+    A probe that reads the word sequence (``uses_sequence``) is fitted on *all* training rows in
+    corpus order, with their sentences and word ids (no labels, so unlabelled rows are data like
+    any other); the mapping still uses the labelled training rows (``keep``) only. Other probes
+    are fitted on the labelled rows' features, as before.
 
     A probe with a readout curve (``-P clusters=8,16,64,256``) also clusters into k = the number
     of labels, which gives the headline (one-to-one at one cluster per label); every k's
@@ -306,8 +311,14 @@ def _fit_and_score_clusters(probe, x_train: np.ndarray, labels: np.ndarray, f_te
     from probekit.probes.readout import ClusterReadout
 
     contracts.add_cluster_count(probe, n_classes)
-    probe.fit(x_train)
-    train_curve = contracts.predict_curve(probe, x_train)
+    if contracts.uses_sequence(probe):
+        train_sequence, test_sequence = contracts.word_sequences(train, test)
+        x_fit, fit_rows = f_train.X, keep
+    else:
+        train_sequence = test_sequence = None
+        x_fit, fit_rows = f_train.X[keep], slice(None)
+    contracts.fit_clusters(probe, x_fit, train_sequence)
+    train_curve = contracts.predict_curve(probe, x_fit, train_sequence)
     sentences = test.sentence_index()
 
     def scored(train_clusters: np.ndarray, test_clusters: np.ndarray, k: int | None):
@@ -321,11 +332,12 @@ def _fit_and_score_clusters(probe, x_train: np.ndarray, labels: np.ndarray, f_te
         return extra, predictions
 
     if train_curve is None:
-        return scored(probe.predict_clusters(x_train), probe.predict_clusters(f_test.X), None)
-    test_curve = contracts.predict_curve(probe, f_test.X)
+        return scored(contracts.predict_clusters(probe, x_fit, train_sequence)[fit_rows],
+                      contracts.predict_clusters(probe, f_test.X, test_sequence), None)
+    test_curve = contracts.predict_curve(probe, f_test.X, test_sequence)
     curve, headline = [], None
     for k in sorted(train_curve):
-        extra, predictions = scored(train_curve[k], test_curve[k], k)
+        extra, predictions = scored(train_curve[k][fit_rows], test_curve[k], k)
         accuracy = {mode: classification_metrics(y_test.labels, pred, sentences, y_test.names, None,
                                                  n_boot=config.n_boot, seed=config.seed, per_class=False)["accuracy"]
                     for mode, pred in predictions.items()}

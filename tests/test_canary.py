@@ -96,7 +96,8 @@ def _accuracies(record: dict) -> dict[str, float]:
 
 PROBE_RUNS = [RunConfig(encoder="type", task="canary", probe=name, n_boot=10, probe_options=options)
               for name, options in (("linear", {}), ("mlp", {"epochs": 30}), ("attention", {"epochs": 30}),
-                                    ("hebbian", {}), ("hebbian", {"two_level": True}))] + \
+                                    ("hebbian", {}), ("hebbian", {"two_level": True}),
+                                    ("predictive", {"word_classes": 2}))] + \
     [RunConfig(encoder="type", task="canary", probe="hebbian", n_boot=10,
                probe_options={"clusters": [4, 16], "method": method}) for method in sorted(METHODS)]
 ENCODER_RUNS = [RunConfig(encoder="bigru", task="canary", n_boot=10, encoder_options={"epochs": 8},

@@ -5,6 +5,7 @@ from probekit.probes.base import Probe
 from probekit.probes.hebbian import HebbianProbe
 from probekit.probes.linear import LinearProbe
 from probekit.probes.mlp import MLPProbe
+from probekit.probes.predictive import PredictiveProbe
 from probekit.probes.readout import ClusterReadout
 
-__all__ = ["Probe", "LinearProbe", "MLPProbe", "HebbianProbe", "ClusterReadout", "AttentionProbe"]
+__all__ = ["Probe", "LinearProbe", "MLPProbe", "HebbianProbe", "ClusterReadout", "AttentionProbe", "PredictiveProbe"]
