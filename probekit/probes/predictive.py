@@ -120,7 +120,7 @@ def _nearest(rows: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 @register_probe("predictive")
 class PredictiveProbe(Probe):
-    """Zero-label readout: word classes, then splits that predict the next word (see the module).
+    """Zero-label readout: word classes, then splits that predict the next word (issue 15).
 
     Options: ``word_classes`` classes of word types (5, the dev choice on ``roles``); ``rank``
     canonical directions per class (4); ``ridge`` the CCA's regularisation (a fraction of each
