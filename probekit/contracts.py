@@ -238,6 +238,24 @@ def params(component: Any) -> dict:
     return {k: v if isinstance(v, plain) else repr(v) for k, v in values.items()}
 
 
+#: fitted attributes (scikit-learn's trailing underscore) a reader of a record needs in order to trust
+#: it: whether an iterative fit stopped at its tolerance, after how many iterations, and the
+#: penalty a held-out search chose
+FIT_FACTS = ("converged_", "n_iter_", "C_")
+
+
+def fit_facts(probe: Any) -> dict:
+    """The probe's :data:`FIT_FACTS` it has, as plain values keyed without the underscore."""
+    facts = {}
+    for name in FIT_FACTS:
+        value = getattr(probe, name, None)
+        if isinstance(value, (bool, np.bool_)):
+            facts[name[:-1]] = bool(value)
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            facts[name[:-1]] = value.item() if hasattr(value, "item") else value
+    return facts
+
+
 def layer_views(train: Features, test: Features) -> dict[int | None, tuple[Features, Features]]:
     """``{layer: (train, test)}`` for the declared layers, else ``{None: (train, test)}``."""
     train_layers, test_layers = train.layers(), test.layers()

@@ -234,7 +234,7 @@ def run_all(config: RunConfig, progress: Callable[[str], None] | None = None,
             baselines={"majority": majority["majority"]},
             timings_s={**timer.seconds, "probe": probe_seconds},
             resolved={"encoder_params": contracts.params(encoder), "task_params": contracts.params(task),
-                      "probe_params": contracts.params(probe)},
+                      "probe_params": contracts.params(probe), "probe_fit": contracts.fit_facts(probe)},
         ))
     return records
 

@@ -94,3 +94,19 @@ def test_record_has_provenance(ema_linear):
     assert {"load", "encode_train", "probe", "total"} <= set(ema_linear["timings_s"])
     assert ema_linear["resolved"]["encoder_params"]["rates"] == [0.5, 0.1, 0.02] or \
         tuple(ema_linear["resolved"]["encoder_params"]["rates"]) == (0.5, 0.1, 0.02)
+
+
+def test_record_says_whether_the_probe_fit_converged(ema_linear):
+    """A record keeps the fit's iterations and whether L-BFGS stopped at its tolerance (so an
+    unconverged run can be told from the record alone), and the C a held-out search chose."""
+    fit = ema_linear["resolved"]["probe_fit"]
+    assert fit["converged"] is True and fit["n_iter"] > 1 and fit["C"] == 1.0
+    with pytest.warns(Warning, match="max_iter"):
+        capped = run(RunConfig("ema", "roles", "linear", task_options=SMALL, probe_options={"max_iter": 2},
+                               n_boot=50))
+    assert capped["resolved"]["probe_fit"] == {"converged": False, "n_iter": 2, "C": 1.0}
+    chosen = run(RunConfig("type", "roles", "linear", task_options=SMALL, n_boot=50,
+                           probe_options={"C_grid": [0.01, 1.0]}))["resolved"]["probe_fit"]
+    assert chosen["C"] in (0.01, 1.0) and chosen["converged"] is True
+    clusters = run(RunConfig("ema", "roles", "hebbian", task_options=SMALL, n_boot=50))
+    assert clusters["resolved"]["probe_fit"] == {}    # no iterative fit to report

@@ -535,3 +535,14 @@ def test_float16_storage_is_float32_in_the_cache_when_values_are_not_half_number
     cache.put(key, features, {})
     assert np.load(cache.path(key) / "X.npy").dtype == np.float32
     assert np.array_equal(cache.get(key).X, X)
+
+
+def test_batch_size_defaults_to_the_device(tiny_gpt2):
+    """No batch_size: 16 windows per pass on the CPU, 256 on a GPU (where 16 left float16 slower than
+    float32); a given batch_size is kept; the features do not depend on it."""
+    from probekit.encoders.hf import default_batch_size
+
+    assert default_batch_size("cpu") == 16 and default_batch_size("cuda") == 256 and default_batch_size("cuda:1") == 256
+    assert HFCausalLMEncoder(model=str(tiny_gpt2)).batch_size is None
+    with pytest.raises(ProbekitError, match="batch_size"):
+        HFCausalLMEncoder(model=str(tiny_gpt2), batch_size=0)

@@ -435,19 +435,23 @@ def run_sections(sections: list[Section], budget: Budget, seeds: tuple[int, ...]
                               elapsed=round(time.perf_counter() - start, 3), stale=stale))
 
     reuse, remembered = [], {}   # (name, index, records) of current records; seconds a stale record took
+    all_jobs, will_run = [], []  # every job, and whether it runs (only those need their inputs)
     for name, (section, jobs) in plans.items():
         for index, job in enumerate(jobs):
-            existing = [] if force else _existing(records_dir(out, name), job_key(job))
+            folder = records_dir(out, name)
+            existing = [] if force else _existing(folder, job_key(job))
             stale = bool(existing) and not is_current(existing)
-            if existing and not stale:
+            all_jobs.append(job)
+            will_run.append(not existing or stale)
+            if not will_run[-1]:
                 reuse.append((name, index, existing))
-            else:
-                todo.append((name, index, stale))
-                remembered[name, index] = _wall_seconds(existing) if existing else \
-                    _remembered_seconds(records_dir(out, name), job_key(job)) if force else None
-    will_run = set((name, index) for name, index, _ in todo)
-    check_jobs([job for name, (_, jobs) in plans.items() for job in jobs],
-               inputs=[(name, index) in will_run for name, (_, jobs) in plans.items() for index in range(len(jobs))])
+                continue
+            todo.append((name, index, stale))
+            if existing:
+                remembered[name, index] = _wall_seconds(existing)
+            else:   # under --force the current records were not read; what they took still orders the jobs
+                remembered[name, index] = _remembered_seconds(folder, job_key(job)) if force else None
+    check_jobs(all_jobs, inputs=will_run)
     for name, index, existing in reuse:
         finish(name, index, existing, True, False, 0.0)
     order = execution_order([plans[name][1][index] for name, index, _ in todo],
