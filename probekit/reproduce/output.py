@@ -151,8 +151,11 @@ README_DIFFERENCES = """## What differs from the paper, and why
   randomly initialised GPT-2 with the real tokenizer as a control (labelled "random weights,
   control"), which shows the pipeline, not GPT-2's science. `docs/protocol.md` says how to rerun
   with real weights.
-- **Readout.** The zero-label readout is probekit's hebbian clustering probe, scored by
-  Hungarian one-to-one (and many-to-one) mapping of clusters to roles (docs/probes.md).
+- **Readout.** The zero-label readout is probekit's context-predictive clustering probe
+  (`predictive`: word classes found without labels, then, inside each class, the directions of
+  the trace that predict the next word; chosen over k-means on a dev split of the training
+  data), scored by Hungarian one-to-one (and many-to-one) mapping of clusters to roles
+  (docs/probes.md). The k-means readout (`hebbian`) over the same traces is shown beside it.
 """
 
 
