@@ -516,7 +516,7 @@ def readout_curve_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     long = pd.DataFrame(long).astype({f"{m}{p}": float for m in _CURVE_METRICS for p in ("", "_lo", "_hi")})
     rows = []
-    for key, group in long.groupby(_CURVE_KEYS + ["k"], sort=False):
+    for key, group in long.groupby(_CURVE_KEYS + ["k"], sort=False, dropna=False):   # a probe may have no method
         row = dict(zip(_CURVE_KEYS + ["k"], key), n_seeds=int(group.seed.nunique()))
         for metric, (label, bounds) in _CURVE_METRICS.items():
             mean, low, high = combine_seeds(group[metric], group[f"{metric}_lo"], group[f"{metric}_hi"], bounds)
@@ -553,7 +553,7 @@ def paper_k_table(frame: pd.DataFrame, curve: pd.DataFrame | None = None) -> pd.
     curve = readout_curve_table(frame) if curve is None else curve
     references = _references(frame)
     rows = []
-    for key, group in curve.groupby(_CURVE_KEYS, sort=False):
+    for key, group in curve.groupby(_CURVE_KEYS, sort=False, dropna=False):   # a probe may have no method
         task, size, encoder, probe, method = key
         same = references[(references.task == task) & (references.train_size == size)]
         gru = same[_is_bigru(same)]

@@ -246,3 +246,16 @@ def test_the_default_method_is_the_dev_choice_that_docs_quote():
     chosen = re.findall(r"^\| `([\w-]+)` \(\*\*default, chosen\*\*\) \| (\d+) \|", docs, flags=re.M)
     defaults = HebbianProbe()
     assert chosen == [(defaults.method, str(defaults.n_components))]
+
+
+def test_a_readout_curve_without_a_clustering_method_is_kept():
+    """``predictive`` has no ``method`` option: its curve rows (method missing) must not be dropped
+    by the grouping (the report's headline curve once came out empty, then raised)."""
+    from probekit.report import paper_k_table, readout_curve_table, results_frame
+
+    record = run(RunConfig(encoder="ema", task="roles", probe="predictive", seed=0, encoder_options={"dim": 16},
+                           task_options={"n_train": 120, "n_test": 40}, probe_options={"clusters": [8, 16]}, n_boot=20))
+    frame = results_frame([record])
+    curve = readout_curve_table(frame)
+    assert sorted(curve.k.tolist()) == [8, 16] and set(curve.probe) == {"predictive"}
+    assert paper_k_table(frame, curve).probe.tolist() == ["predictive"]

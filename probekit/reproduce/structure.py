@@ -167,6 +167,9 @@ def _add_readout_curve(report: SectionReport, records: list[dict], budget: Budge
     curve = readout_curve_table(frame)
     if curve.empty:
         return
+    curve = curve[curve.probe == ZERO_LABEL.probe]   # the headline readout's curve (k-means has one too)
+    if curve.empty:
+        return
     order = {t: i for i, t in enumerate(budget.structure_tasks)}
     curve = curve.sort_values("task", key=lambda t: t.map(order), kind="stable").reset_index(drop=True)
     k_table = paper_k_table(frame, curve).sort_values("task", key=lambda t: t.map(order), kind="stable")
