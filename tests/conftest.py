@@ -10,6 +10,16 @@ TOKENIZER_DIR = Path(os.environ.get("PROBEKIT_GPT2_TOKENIZER") or REPO.parent / 
 TINY_GPT2_CONTEXT = 64  # n_positions of the tiny test model
 
 
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def missing_resource(what: str, how: str) -> None:
     """Skip a test whose resource is absent, naming it and how to provide it; under CI (``CI`` set),
     where every resource is provided, fail instead: nothing may be skipped there."""

@@ -1,7 +1,6 @@
 """The hebbian readout's defaults are chosen on a dev split carved from the training set
 (scripts/choose_hebbian_defaults.py), and docs/probes.md quotes that choice, not a test-set one."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,15 +10,13 @@ from probekit.corpus import Corpus
 from probekit.probes.hebbian import HebbianProbe
 from probekit.tasks.identity import _chain_sentence
 
+from conftest import load_script
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("choose_hebbian_defaults",
-                                                  REPO / "scripts" / "choose_hebbian_defaults.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("choose_hebbian_defaults")
 
 
 def test_the_dev_split_partitions_the_training_sentences_with_its_own_seed():

@@ -2,21 +2,14 @@
 neighbour views stay inside sentences, and a CCA against the next word finds a low-variance
 direction that only the next word reveals, where k-means on the raw features does not."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from sklearn.cluster import KMeans
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("explore_predictive_readouts",
-                                                  REPO / "scripts" / "explore_predictive_readouts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("explore_predictive_readouts")
 
 
 def _agreement(clusters: np.ndarray, truth: np.ndarray) -> float:

@@ -233,14 +233,13 @@ def test_roles_simple_is_an_easy_grammar_with_one_level_of_that_relatives():
 
 
 def test_the_default_method_is_the_dev_choice_that_docs_quote():
-    import importlib.util
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("choose_readout_method", root / "scripts" / "choose_readout_method.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from conftest import load_script
+
+    script = load_script("choose_readout_method")
     assert {c["method"] for c in script.candidates().values()} == set(METHODS)
     docs = (root / "docs" / "probes.md").read_text(encoding="utf-8")
     chosen = re.findall(r"^\| `([\w-]+)` \(\*\*default, chosen\*\*\) \| (\d+) \|", docs, flags=re.M)
